@@ -1,0 +1,42 @@
+"""Options shared by several commands and the way they become objects."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Callable
+
+PRECISIONS = ("fp32", "fp16", "bf16")
+VERSIONS = ("v3", "v4")
+
+
+def add_command(sub: argparse._SubParsersAction, name: str, help: str, run: Callable[[argparse.Namespace], int],
+                description: str | None = None) -> argparse.ArgumentParser:
+    """A sub-command parser with the options every command has (--debug)."""
+    parser = sub.add_parser(name, help=help, description=description or help)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def add_weights_options(parser: argparse.ArgumentParser, version_required: bool = True) -> None:
+    """--version, --weights, --gpt-sovits-root: which vocoder, from which files."""
+    parser.add_argument("--version", dest="vocoder", choices=VERSIONS, required=version_required,
+                        help="GPT-SoVITS vocoder version")
+    parser.add_argument("--weights", default="random",
+                        help='v3: directory with config.json + bigvgan_generator.pt; v4: vocoder.pth; '
+                             '"random" (default): architecture-exact random weights, seed 0')
+    parser.add_argument("--gpt-sovits-root", type=Path, default=None,
+                        help="a GPT-SoVITS checkout; the vocoder is taken from GPT_SoVITS/pretrained_models/")
+
+
+def load_from_args(args: argparse.Namespace):
+    """The LoadedVocoder the weights options select, announcing random weights on stderr."""
+    import sys
+
+    from ..models import load_vocoder
+
+    loaded = load_vocoder(args.vocoder, args.weights, args.gpt_sovits_root)
+    if loaded.is_random:
+        print(f"note: {args.vocoder} vocoder with {loaded.provenance}", file=sys.stderr)
+    return loaded

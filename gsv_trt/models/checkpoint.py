@@ -1,0 +1,122 @@
+"""Reading GPT-SoVITS vocoder checkpoints as upstream lays them out, with errors a user can act on.
+
+v3: a directory with ``config.json`` and ``bigvgan_generator.pt`` = ``{"generator": state_dict}``, weight norm
+still applied (``weight_g``/``weight_v``) or already removed. v4: ``vocoder.pth``, a bare state dict without weight
+norm. Weight norm is folded here, so every later stage sees plain ``weight`` tensors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+
+from ..errors import GsvTrtError
+
+V3_CHECKPOINT = "bigvgan_generator.pt"
+V3_CONFIG_FILE = "config.json"
+
+
+def sha256_of(*paths: Path) -> str:
+    """Hex digest over the bytes of ``paths`` in order (v3 weights are config.json + the .pt together)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def read_checkpoint(path: Path) -> object:
+    """``torch.load`` with weights_only (no code runs from the file), failures reported as one line."""
+    path = Path(path)
+    if not path.exists():
+        raise GsvTrtError(f"{path}: no such file")
+    if path.is_dir():
+        raise GsvTrtError(f"{path}: is a directory, expected a checkpoint file")
+    if path.stat().st_size == 0:
+        raise GsvTrtError(f"{path}: empty file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError, KeyError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise GsvTrtError(f"{path}: not a readable PyTorch checkpoint (truncated or corrupt?): {reason[:200]}") from None
+
+
+def fold_weight_norm(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Replace ``X.weight_g``/``X.weight_v`` (legacy) or ``X.parametrizations.weight.original0/1`` by ``X.weight``.
+
+    Same arithmetic as ``torch.nn.utils.remove_weight_norm`` with dim=0: ``v * (g / ||v||)``, the norm taken over
+    every dimension but the first.
+    """
+    out: dict[str, torch.Tensor] = {}
+    pairs = {".weight_g": ".weight_v", ".parametrizations.weight.original0": ".parametrizations.weight.original1"}
+    for key, value in state.items():
+        for g_suffix, v_suffix in pairs.items():
+            if key.endswith(g_suffix):
+                prefix = key[: -len(g_suffix)]
+                v = state.get(prefix + v_suffix)
+                if v is None:
+                    raise GsvTrtError(f"weight-norm pair incomplete: {key} has no {prefix + v_suffix}")
+                norm = v.norm(dim=tuple(range(1, v.dim())), keepdim=True)
+                out[prefix + ".weight"] = v * (value / norm)
+                break
+            if key.endswith(v_suffix):
+                break
+        else:
+            out[key] = value
+    return out
+
+
+def detect_version(state: dict[str, torch.Tensor]) -> str | None:
+    """``v3`` (BigVGAN: anti-aliased activations), ``v4`` (Generator: plain ups.i.weight) or None."""
+    if any(".activations." in k or k.startswith("activation_post.") for k in state):
+        return "v3"
+    if "ups.0.weight" in state or "ups.0.weight_g" in state or "ups.0.parametrizations.weight.original0" in state:
+        return "v4"
+    return None
+
+
+def unwrap_state_dict(obj: object, path: Path, version: str) -> dict[str, torch.Tensor]:
+    """The generator's state dict inside a loaded checkpoint, or a one-line error saying what the file is."""
+    if isinstance(obj, dict) and "generator" in obj and isinstance(obj["generator"], dict):
+        obj = obj["generator"]
+    elif isinstance(obj, dict) and "weight" in obj and "config" in obj:
+        raise GsvTrtError(
+            f"{path}: this is a SoVITS model checkpoint (s2G*.pth: weight + config), not a vocoder; "
+            f"pass {'the BigVGAN directory' if version == 'v3' else 'gsv-v4-pretrained/vocoder.pth'}"
+        )
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise GsvTrtError(f"{path}: not a vocoder state dict (expected a dict of tensors)")
+    found = detect_version(obj)
+    if found is None:
+        raise GsvTrtError(f"{path}: neither a v3 (BigVGAN) nor a v4 (Generator) vocoder state dict")
+    if found != version:
+        names = {"v3": "v3 vocoder (BigVGAN, 24 kHz)", "v4": "v4 vocoder (Generator, 48 kHz)"}
+        raise GsvTrtError(f"{path}: this is a {names[found]} checkpoint, but --version is {version}")
+    return obj
+
+
+def match_state_dict(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path, what: str) -> None:
+    """Load ``state`` strictly into ``model``; name the first missing, unexpected or mis-shaped tensor."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (first: {missing[0]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (first: {unexpected[0]})")
+        raise GsvTrtError(f"{path}: keys do not match {what}: {', '.join(parts)}")
+    for key, tensor in expected.items():
+        if tuple(state[key].shape) != tuple(tensor.shape):
+            raise GsvTrtError(
+                f"{path}: {key} has shape {list(state[key].shape)}, {what} expects {list(tensor.shape)}"
+            )
+        if state[key].is_floating_point() and not torch.isfinite(state[key]).all():
+            raise GsvTrtError(f"{path}: {key} contains NaN or Inf")
+    model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)

@@ -1,0 +1,113 @@
+"""One entry point from "what the user passed" (--weights / --gpt-sovits-root) to an fp32 eval model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import GsvTrtError
+from .bigvgan import BigVGAN
+from .checkpoint import V3_CHECKPOINT, V3_CONFIG_FILE, match_state_dict, read_checkpoint, sha256_of, unwrap_state_dict
+from .checkpoint import fold_weight_norm
+from .config import V3_CONFIG, V4_CONFIG, BigVGANConfig, VocoderSpec, spec_for
+from .generator import Generator
+
+RANDOM = "random"
+RANDOM_SEED = 0
+
+
+@dataclass
+class LoadedVocoder:
+    """A vocoder ready to run (fp32, eval, CPU) and where its weights came from."""
+
+    model: nn.Module
+    spec: VocoderSpec
+    weights: str  # "random" or the checkpoint path
+    weights_sha256: str  # "random" or sha256 of the checkpoint bytes
+    config: dict
+
+    @property
+    def is_random(self) -> bool:
+        return self.weights == RANDOM
+
+    @property
+    def provenance(self) -> str:
+        """The phrase every output carries to say which weights produced it."""
+        if self.is_random:
+            return f"RANDOM weights (architecture-exact, seed {RANDOM_SEED}; not a trained vocoder)"
+        return f"weights {self.weights} (sha256 {self.weights_sha256[:12]})"
+
+
+def build_model(version: str, config: BigVGANConfig | None = None) -> nn.Module:
+    """An untrained model of ``version`` (upstream's init); v3 may take a non-default BigVGAN config."""
+    if version == "v3":
+        return BigVGAN(config or V3_CONFIG)
+    if version == "v4":
+        return Generator(V4_CONFIG)
+    spec_for(version)  # raises the standard error
+    raise AssertionError
+
+
+def random_vocoder(version: str, seed: int = RANDOM_SEED) -> LoadedVocoder:
+    """Architecture-exact model with random weights from a fixed seed (upstream's initialisation)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build_model(version)
+    cfg = V3_CONFIG.to_dict() if version == "v3" else V4_CONFIG.to_dict()
+    return LoadedVocoder(model.eval(), spec_for(version), RANDOM, RANDOM, cfg)
+
+
+def find_in_gpt_sovits(version: str, root: Path) -> Path:
+    """The vocoder inside a GPT-SoVITS checkout (``GPT_SoVITS/pretrained_models/...``)."""
+    rel = spec_for(version).pretrained_path
+    root = Path(root)
+    candidates = [root / "GPT_SoVITS" / "pretrained_models" / rel, root / "pretrained_models" / rel, root / rel]
+    for candidate in candidates:
+        if candidate.exists():
+            return candidate
+    raise GsvTrtError(f"{root}: no {version} vocoder found at GPT_SoVITS/pretrained_models/{rel}")
+
+
+def load_v3(path: Path) -> LoadedVocoder:
+    directory = path if path.is_dir() else path.parent
+    ckpt_path = directory / V3_CHECKPOINT if path.is_dir() else path
+    cfg_path = directory / V3_CONFIG_FILE
+    if not path.exists():
+        raise GsvTrtError(f"{path}: no such file or directory")
+    if not cfg_path.exists():
+        raise GsvTrtError(f"{cfg_path}: no such file (a v3 vocoder directory holds config.json + {V3_CHECKPOINT})")
+    cfg = BigVGANConfig.from_json(cfg_path)
+    if (cfg.num_mels, cfg.sampling_rate, cfg.hop_size) != (100, 24000, 256):
+        raise GsvTrtError(
+            f"{cfg_path}: describes a {cfg.sampling_rate} Hz, {cfg.num_mels}-band, hop {cfg.hop_size} BigVGAN; "
+            "GPT-SoVITS v3 uses bigvgan_v2_24khz_100band_256x (24000 Hz, 100 bands, hop 256)"
+        )
+    state = fold_weight_norm(unwrap_state_dict(read_checkpoint(ckpt_path), ckpt_path, "v3"))
+    model = BigVGAN(cfg)
+    match_state_dict(model, state, ckpt_path, f"the BigVGAN described by {cfg_path.name}")
+    return LoadedVocoder(model.eval(), spec_for("v3"), str(ckpt_path), sha256_of(cfg_path, ckpt_path), cfg.to_dict())
+
+
+def load_v4(path: Path) -> LoadedVocoder:
+    if path.is_dir():
+        path = path / "vocoder.pth"
+    state = fold_weight_norm(unwrap_state_dict(read_checkpoint(path), path, "v4"))
+    model = Generator(V4_CONFIG)
+    match_state_dict(model, state, path, "the v4 Generator")
+    return LoadedVocoder(model.eval(), spec_for("v4"), str(path), sha256_of(path), V4_CONFIG.to_dict())
+
+
+def load_vocoder(version: str, weights: str | Path | None = RANDOM, gpt_sovits_root: str | Path | None = None) -> LoadedVocoder:
+    """Load the ``version`` vocoder from ``weights`` (a path or "random") or from a GPT-SoVITS checkout."""
+    spec_for(version)
+    if gpt_sovits_root is not None:
+        if weights not in (None, RANDOM):
+            raise GsvTrtError("give either --weights or --gpt-sovits-root, not both")
+        weights = find_in_gpt_sovits(version, Path(gpt_sovits_root))
+    if weights in (None, RANDOM):
+        return random_vocoder(version)
+    path = Path(weights)
+    return load_v3(path) if version == "v3" else load_v4(path)
