@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import re
 import zipfile
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from ..errors import GsvTrtError
 
 V3_CHECKPOINT = "bigvgan_generator.pt"
 V3_CONFIG_FILE = "config.json"
+WEIGHT_NORM_KEY = re.compile(r"(.*?)(weight_[gv]|parametrizations\.weight\.original[01])")
 
 
 def sha256_of(*paths: Path) -> str:
@@ -53,21 +55,20 @@ def fold_weight_norm(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     every dimension but the first.
     """
     out: dict[str, torch.Tensor] = {}
-    pairs = {".weight_g": ".weight_v", ".parametrizations.weight.original0": ".parametrizations.weight.original1"}
     for key, value in state.items():
-        for g_suffix, v_suffix in pairs.items():
-            if key.endswith(g_suffix):
-                prefix = key[: -len(g_suffix)]
-                v = state.get(prefix + v_suffix)
-                if v is None:
-                    raise GsvTrtError(f"weight-norm pair incomplete: {key} has no {prefix + v_suffix}")
-                norm = v.norm(dim=tuple(range(1, v.dim())), keepdim=True)
-                out[prefix + ".weight"] = v * (value / norm)
-                break
-            if key.endswith(v_suffix):
-                break
-        else:
+        match = WEIGHT_NORM_KEY.fullmatch(key)
+        if match is None:
             out[key] = value
+            continue
+        prefix, part = match.group(1), match.group(2)
+        if part not in ("weight_g", "parametrizations.weight.original0"):
+            continue  # the direction half, consumed with its magnitude
+        v_key = prefix + ("weight_v" if part == "weight_g" else "parametrizations.weight.original1")
+        v = state.get(v_key)
+        if v is None:
+            raise GsvTrtError(f"weight-norm pair incomplete: {key} has no {v_key}")
+        norm = v.norm(dim=tuple(range(1, v.dim())), keepdim=True)
+        out[prefix + "weight"] = v * (value / norm)
     return out
 
 

@@ -1,0 +1,37 @@
+"""gsv-trt check: Polygraphy compares ONNX-Runtime on the graph against our PyTorch fp32 model."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated integers") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: values must be >= 1")
+    return values
+
+
+def register(sub) -> None:
+    from ._common import add_command
+
+    p = add_command(sub, "check", "compare an exported ONNX graph with the PyTorch fp32 model (Polygraphy)", run)
+    p.add_argument("onnx", type=Path, help="a graph written by gsv-trt export")
+    p.add_argument("--weights", default=None, help="reference weights (default: those recorded in the graph)")
+    p.add_argument("--gpt-sovits-root", type=Path, default=None)
+    p.add_argument("--frames", type=_ints, default=None, help="random-mel lengths T, e.g. 1,37,160")
+    p.add_argument("--batches", type=_ints, default=None, help="batch sizes, e.g. 1,2")
+    p.add_argument("--speech", type=Path, default=None, help="a wav file of speech (default: the shipped clip)")
+    p.add_argument("--verbose", action="store_true", help="show Polygraphy's full comparison log")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..export.check import DEFAULT_BATCHES, DEFAULT_FRAMES, check_onnx
+
+    ok = check_onnx(args.onnx, args.weights, args.gpt_sovits_root, args.frames or DEFAULT_FRAMES,
+                    args.batches or DEFAULT_BATCHES, args.speech, args.verbose)
+    return 0 if ok else 1

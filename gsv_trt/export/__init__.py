@@ -1,0 +1,1 @@
+"""Stage 2: our PyTorch vocoders -> validated ONNX graphs (dynamic batch and frames, strongly typed)."""

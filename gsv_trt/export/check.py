@@ -1,0 +1,104 @@
+"""``gsv-trt check``: Polygraphy runs the ONNX graph with ONNX-Runtime and compares it to our PyTorch fp32 model.
+
+Inputs are real speech (the shipped LibriTTS clip, mel as GPT-SoVITS computes it) and random log-mels at several
+lengths and batch sizes. Tolerances depend on the graph's precision and are printed with the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from polygraphy.backend.onnxrt import OnnxrtRunner, SessionFromOnnx
+from polygraphy.comparator import Comparator, CompareFunc
+from polygraphy.logger import G_LOGGER
+
+from ..errors import GsvTrtError
+from ..models import load_vocoder, spec_for
+from ..models.mel import speech_mel
+from .exporter import INPUT, OUTPUT
+from .metadata import read_metadata
+from .torch_runner import TorchRunner
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Pass when the chosen error statistic of |onnx - torch| over the waveform is at most ``atol``."""
+
+    stat: str  # polygraphy check_error_stat: "max" or "mean"
+    atol: float
+    why: str
+
+
+TOLERANCES = {
+    "fp32": Tolerance("max", 1e-4, "same arithmetic; only summation order differs"),
+    "fp16": Tolerance("mean", 2e-3, "NVIDIA's gate for its fused BigVGAN kernel vs PyTorch (mean |diff| <= 2e-3)"),
+    "bf16": Tolerance("mean", 1e-2, "bf16 keeps 8 mantissa bits, ~8x coarser than fp16"),
+}
+DEFAULT_FRAMES = (1, 37, 160)
+DEFAULT_BATCHES = (1, 2)
+SPEECH_FRAMES = 200  # ~2 s of the clip: enough speech, quick on a CPU
+
+
+def random_mel(batch: int, frames: int, seed: int) -> np.ndarray:
+    """Log-mel-like noise: values in upstream's range (ln 1e-5 = -11.5 up to ~2)."""
+    rng = np.random.default_rng(seed)
+    return np.clip(rng.normal(-5.0, 2.5, size=(batch, 100, frames)), -11.5, 2.0).astype(np.float32)
+
+
+def feeds(version: str, frames: tuple[int, ...], batches: tuple[int, ...], speech: Path | None) -> list[tuple[str, dict]]:
+    """(label, feed dict) pairs: real speech first, then random mels for every (B, T)."""
+    out = [("speech", {INPUT: speech_mel(spec_for(version).mel, speech, SPEECH_FRAMES)})]
+    for b in batches:
+        for t in frames:
+            out.append((f"random B={b} T={t}", {INPUT: random_mel(b, t, seed=1000 * b + t)}))
+    return out
+
+
+def check_onnx(path: str | Path, weights: str | None = None, gpt_sovits_root: str | None = None,
+               frames: tuple[int, ...] = DEFAULT_FRAMES, batches: tuple[int, ...] = DEFAULT_BATCHES,
+               speech: Path | None = None, verbose: bool = False, log=print) -> bool:
+    """Compare the graph with the fp32 PyTorch model on the same weights; True when every input passes.
+
+    The weights default to the ones recorded in the graph's metadata ("random" or the checkpoint path).
+    """
+    path = Path(path)
+    meta = read_metadata(path)
+    version, precision = meta["vocoder"], meta["precision"]
+    loaded = load_vocoder(version, weights or meta["weights"], gpt_sovits_root)
+    if loaded.weights_sha256 != meta["weights_sha256"]:
+        raise GsvTrtError(f"{path}: exported from weights {meta['weights_sha256'][:12]}, "
+                          f"but the reference loaded {loaded.weights_sha256[:12]} ({loaded.weights})")
+    G_LOGGER.module_severity = G_LOGGER.INFO if verbose else G_LOGGER.ERROR
+    tol = TOLERANCES[precision]
+    islands = meta["fp32_islands"] or "none"
+    log(f"checking {path} ({version}, {precision}, fp32 islands: {islands}) with {loaded.provenance}")
+    log(f"tolerance: {tol.stat} |onnx - pytorch fp32| <= {tol.atol:g}  ({tol.why})")
+    onnx_runner = OnnxrtRunner(SessionFromOnnx(str(path), providers=["CPUExecutionProvider"]), name="onnxruntime")
+    torch_runner = TorchRunner(loaded.model, INPUT, OUTPUT)
+    compare = CompareFunc.simple(atol=tol.atol, rtol=0.0, check_error_stat=tol.stat)
+    all_ok = True
+    for label, feed in feeds(version, frames, batches, speech):
+        try:
+            results = Comparator.run([torch_runner, onnx_runner], data_loader=[feed])
+        except Exception as e:  # Polygraphy reports runtime failures (e.g. kernels missing) as PolygraphyException
+            if "NOT_IMPLEMENTED" in str(e):
+                raise GsvTrtError(f"{path}: ONNX-Runtime's CPU provider has no {precision} kernel for an op in this "
+                                  "graph, so it cannot be checked numerically here") from None
+            raise
+        ref = results[torch_runner.name][0][OUTPUT]
+        out = results[onnx_runner.name][0][OUTPUT]
+        ok = bool(Comparator.compare_accuracy(results, compare_func=compare))
+        diff = np.abs(out.astype(np.float64) - ref)
+        err = out.astype(np.float64) - ref
+        snr = 10 * np.log10(np.mean(ref.astype(np.float64) ** 2) / max(np.mean(err**2), 1e-30))
+        shape_ok = out.shape == ref.shape == (feed[INPUT].shape[0], 1, feed[INPUT].shape[2] * loaded.spec.hop)
+        ok = ok and shape_ok and bool(np.isfinite(out).all())
+        all_ok &= ok
+        log(f"  {'PASS' if ok else 'FAIL'}  {label:<22} wav {list(out.shape)}  max {diff.max():.2e}  "
+            f"mean {diff.mean():.2e}  snr {snr:.1f} dB")
+    log(f"{'PASSED' if all_ok else 'FAILED'}: {path}")
+    return all_ok
+
+
