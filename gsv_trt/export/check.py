@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 from polygraphy.backend.onnxrt import OnnxrtRunner, SessionFromOnnx
-from polygraphy.comparator import Comparator, CompareFunc
+from polygraphy.comparator import Comparator
+from polygraphy.comparator.compare import SimpleCompareFunc
 from polygraphy.logger import G_LOGGER
 
 from ..errors import GsvTrtError
@@ -77,7 +78,7 @@ def check_onnx(path: str | Path, weights: str | None = None, gpt_sovits_root: st
     log(f"tolerance: {tol.stat} |onnx - pytorch fp32| <= {tol.atol:g}  ({tol.why})")
     onnx_runner = OnnxrtRunner(SessionFromOnnx(str(path), providers=["CPUExecutionProvider"]), name="onnxruntime")
     torch_runner = TorchRunner(loaded.model, INPUT, OUTPUT)
-    compare = CompareFunc.simple(atol=tol.atol, rtol=0.0, check_error_stat=tol.stat)
+    compare = SimpleCompareFunc(atol=tol.atol, rtol=0.0, check_error_stat=tol.stat)
     all_ok = True
     for label, feed in feeds(version, frames, batches, speech):
         try:

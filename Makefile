@@ -1,0 +1,30 @@
+# gsv-trt: `make setup`, then `make engine VERSION=v4 PRECISION=fp16`, `make test`.
+VENV       ?= .venv
+PYTHON     ?= $(VENV)/bin/python
+TORCH      ?= torch==2.13.0
+VERSION    ?= v4
+PRECISION  ?= fp16
+WEIGHTS    ?= random
+GPT_SOVITS_ROOT ?=
+ENGINES    ?= engines
+
+ROOT_ARG := $(if $(GPT_SOVITS_ROOT),--gpt-sovits-root $(GPT_SOVITS_ROOT),--weights $(WEIGHTS))
+
+.PHONY: setup test engine optimize clean
+
+setup:  ## virtual environment with torch, TensorRT-RTX and the test tools
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --upgrade pip
+	$(VENV)/bin/pip install "$(TORCH)" -e ".[rtx,test]"
+
+test:  ## the whole suite (GPU tests skip visibly without a GPU)
+	$(PYTHON) -m pytest -q
+
+engine:  ## export -> check -> build engines/gpt-sovits-$(VERSION)-vocoder-$(PRECISION).plan (+ .json)
+	$(PYTHON) -m gsv_trt engine --version $(VERSION) --precision $(PRECISION) $(ROOT_ARG) --out-dir $(ENGINES)
+
+optimize:  ## build, gate, benchmark and report (reports/<timestamp>/)
+	$(PYTHON) -m gsv_trt optimize --version $(VERSION) --precision $(PRECISION) $(ROOT_ARG)
+
+clean:
+	rm -rf $(ENGINES)/*.plan $(ENGINES)/*.json $(ENGINES)/*.onnx $(ENGINES)/*.cache reports
