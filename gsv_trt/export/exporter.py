@@ -57,6 +57,7 @@ def export_onnx(loaded: LoadedVocoder, out: str | Path, precision: str = "fp32",
         model.doc_string = f"GPT-SoVITS {loaded.spec.version} vocoder, {precision}, {loaded.provenance}"
         onnx.save(model, str(tmp))
         validate_graph(tmp, loaded.spec.hop)
+        tmp.chmod(0o644)  # mkstemp makes it private; other runtimes (Triton) read it
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)

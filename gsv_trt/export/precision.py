@@ -2,7 +2,9 @@
 
 The model is cast to fp16/bf16 in PyTorch before export, so every tensor in the ONNX graph has the type it will be
 computed in. Precision-sensitive ops can stay fp32 ("islands"): SnakeBeta (``sin`` of large arguments loses
-accuracy in half precision) and the output conv. The graph's input and output stay fp32 so callers never cast.
+accuracy in half precision) and the output conv. At bf16 the transposed convolutions stay fp32 too: TensorRT-RTX
+(1.7) has no bf16 deconvolution and refuses to build them. The graph's input and output stay fp32 so callers never
+cast.
 """
 
 from __future__ import annotations
@@ -14,9 +16,15 @@ from torch import nn
 
 from ..errors import GsvTrtError
 from ..models.activation import SnakeBeta
+from ..models.resample import UpSample1d
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-ISLANDS = {"v3": ("snake", "output"), "v4": ("output",)}  # what can stay fp32 in each version
+# what stays fp32, per version and precision
+ISLANDS = {
+    ("v3", "fp16"): ("snake", "output"), ("v4", "fp16"): ("output",),
+    ("v3", "bf16"): ("snake", "upsample", "output"), ("v4", "bf16"): ("upsample", "output"),
+}
+ISLAND_MODULES = {"snake": (SnakeBeta,), "upsample": (torch.nn.ConvTranspose1d, UpSample1d)}
 
 
 class Fp32Island(nn.Module):
@@ -48,7 +56,7 @@ def islands_for(version: str, precision: str, keep_fp32: bool) -> tuple[str, ...
     """The fp32 islands that apply: none at fp32 or when disabled."""
     if precision == "fp32" or not keep_fp32:
         return ()
-    return ISLANDS[version]
+    return ISLANDS[(version, precision)]
 
 
 def with_precision(model: nn.Module, version: str, precision: str, keep_fp32: bool = True) -> tuple[nn.Module, tuple[str, ...]]:
@@ -61,10 +69,11 @@ def with_precision(model: nn.Module, version: str, precision: str, keep_fp32: bo
     if precision == "fp32":
         return Fp32Io(model, dtype).eval(), islands
     model = model.to(dtype)
-    if "snake" in islands:
+    kinds = tuple(t for island in islands for t in ISLAND_MODULES.get(island, ()))
+    if kinds:
         for parent in list(model.modules()):
             for name, child in list(parent.named_children()):
-                if isinstance(child, SnakeBeta):
+                if isinstance(child, kinds):
                     setattr(parent, name, Fp32Island(child, cast_back=True))
     if "output" in islands:
         model.conv_post = Fp32Island(model.conv_post, cast_back=False)
