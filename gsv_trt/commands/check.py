@@ -23,7 +23,7 @@ def register(sub) -> None:
     p.add_argument("onnx", type=Path, help="a graph written by gsv-trt export")
     p.add_argument("--weights", default=None, help="reference weights (default: those recorded in the graph)")
     p.add_argument("--gpt-sovits-root", type=Path, default=None)
-    p.add_argument("--frames", type=_ints, default=None, help="random-mel lengths T, e.g. 1,37,160")
+    p.add_argument("--frames", type=_ints, default=None, help="random-mel lengths T, e.g. 1,23,96")
     p.add_argument("--batches", type=_ints, default=None, help="batch sizes, e.g. 1,2")
     p.add_argument("--speech", type=Path, default=None, help="a wav file of speech (default: the shipped clip)")
     p.add_argument("--verbose", action="store_true", help="show Polygraphy's full comparison log")

@@ -1,0 +1,244 @@
+"""ONNX -> TensorRT engine with the builder API: ONNX parser, strongly typed network (the ONNX's own types decide
+precision, as TensorRT 11 and TensorRT-RTX require), one optimization profile per frame range, and the sidecar.
+
+``ensure_engine`` is the cached entry point: it works out the build inputs first (ONNX sha256, weights, precision,
+profiles, TensorRT flavour and version, targets) and rebuilds only when they differ from the existing sidecar's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .. import __version__
+from ..errors import GsvTrtError
+from ..export.metadata import read_metadata
+from .flavour import LABELS, Flavour, choose
+from .profiles import WHY, Profile, make_profiles
+from .progress import BuildConsole
+from .sidecar import FORMAT, cache_key, read_sidecar, reuse_reason, sha256_file, sidecar_path, write_sidecar
+
+INPUT, OUTPUT = "mel", "wav"
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """How to build; each field that shapes the engine is part of the cache key."""
+
+    trt: str = "auto"  # auto | tensorrt | rtx
+    profiles: tuple[Profile, ...] = field(default_factory=lambda: tuple(make_profiles()))
+    workspace_bytes: int | None = None  # builder workspace memory-pool limit; None = TensorRT's default
+    target_ccs: tuple[str, ...] = ()  # TensorRT-RTX targets ("8.6", "current"); () = its default set
+    tf32: bool = False  # allow TF32 for fp32 layers (faster, ~1e-3 relative error); off: fp32 means fp32
+    timing_cache: Path | None = None  # full TensorRT only (TensorRT-RTX has none); None = no persistent cache
+
+
+class GpuTarget(Protocol):
+    """The GPU present at build time, as far as building cares; ``runtime.cuda.GpuInfo`` is one."""
+
+    name: str
+
+    @property
+    def cc(self) -> str: ...  # "8.6"
+
+
+@dataclass
+class BuildPlan:
+    """Everything decided before building: which TensorRT, for what, from what; ``inputs`` makes the cache key."""
+
+    onnx: Path
+    flavour: Flavour
+    meta: dict
+    inputs: dict
+    options: BuildOptions
+    gpu: GpuTarget | None
+
+
+def resolve_targets(flavour: Flavour, requested: tuple[str, ...], gpu: GpuTarget | None, precision: str) -> dict:
+    """The GPUs the engine is for. Full TensorRT: the build GPU. TensorRT-RTX: a list of compute capabilities."""
+    if flavour.name == "tensorrt":
+        if requested:
+            raise GsvTrtError("--target-cc applies to --trt rtx; full TensorRT builds for the GPU it runs on"
+                              + (f" ({gpu.name}, {gpu.cc})" if gpu else ""))
+        assert gpu is not None  # choose() refuses full TensorRT without a GPU
+        return {"compute_capabilities": [gpu.cc], "gpu": gpu.name}
+    ccs = []
+    for cc in requested or flavour.default_ccs():
+        if cc == "current":
+            if gpu is None:
+                raise GsvTrtError("--target-cc current: no GPU here; name compute capabilities, e.g. 8.6,8.9")
+            cc = gpu.cc
+        flavour.cc_enum(cc)  # refuses one this TensorRT-RTX cannot target
+        if cc not in ccs:
+            ccs.append(cc)
+    if precision == "bf16" and "7.5" in ccs:
+        raise GsvTrtError("bf16 engines cannot target compute capability 7.5 (Turing has no bf16); use fp16")
+    return {"compute_capabilities": sorted(ccs, key=lambda c: tuple(map(int, c.split(".")))), "gpu": None}
+
+
+def plan_build(onnx: str | Path, options: BuildOptions, gpu: GpuTarget | None) -> BuildPlan:
+    """Read the ONNX's metadata, pick the TensorRT, resolve targets, and assemble the build inputs."""
+    onnx = Path(onnx)
+    meta = read_metadata(onnx)
+    flavour = choose(options.trt, gpu is not None)
+    islands = [s for s in meta["fp32_islands"].split(",") if s]
+    inputs = {
+        "model": {"vocoder": meta["vocoder"], "hop": int(meta["hop"]), "sample_rate": int(meta["sample_rate"]),
+                  "weights_sha256": meta["weights_sha256"]},
+        "onnx_sha256": sha256_file(onnx),
+        "precision": meta["precision"],
+        "fp32_islands": islands,
+        "profiles": [p.to_dict() for p in options.profiles],
+        "tensorrt": {"flavour": flavour.name, "module": flavour.trt.__name__, "version": flavour.version},
+        "targets": resolve_targets(flavour, options.target_ccs, gpu, meta["precision"]),
+        "options": {"workspace_bytes": options.workspace_bytes, "tf32": options.tf32},
+    }
+    return BuildPlan(onnx, flavour, meta, inputs, options, gpu)
+
+
+def ensure_engine(onnx: str | Path, plan_path: str | Path, options: BuildOptions, gpu: GpuTarget | None,
+                  console: BuildConsole, force: bool = False) -> tuple[dict, bool]:
+    """Build ``plan_path`` from ``onnx`` unless an engine with the same build inputs is already there.
+    Returns the sidecar and whether a build happened; says which, and why, on the console."""
+    plan_path = Path(plan_path)
+    plan = plan_build(onnx, options, gpu)
+    reusable, reason = reuse_reason(plan_path, plan.inputs)
+    if reusable and not force:
+        console.say(f"reusing cached engine {plan_path} ({reason})")
+        return read_sidecar(plan_path), False
+    why = "rebuilding as asked (--force)" if reusable else reason
+    where = "ahead of time, no GPU here, " if gpu is None else ""
+    ccs = ", ".join(plan.inputs["targets"]["compute_capabilities"])
+    console.say(f"building {plan_path} with {plan.flavour.label} ({where}for compute capability {ccs}; {why})")
+    return build(plan, plan_path, console), True
+
+
+def build(plan: BuildPlan, plan_path: str | Path, console: BuildConsole) -> dict:
+    """Parse, configure, build and serialize; write ``plan_path`` and its sidecar; return the sidecar."""
+    plan_path = Path(plan_path)
+    trt = plan.flavour.trt
+    logger = console.trt_logger(trt)
+    builder = trt.Builder(logger)
+    network = builder.create_network(plan.flavour.network_flags())
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(plan.onnx)):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise GsvTrtError(f"{plan.onnx}: {LABELS[plan.flavour.name]}'s ONNX parser refuses it: {errors}")
+    io = network_io(trt, network)
+    config = builder.create_builder_config()
+    for profile in plan.options.profiles:
+        shapes = builder.create_optimization_profile()
+        shapes.set_shape(INPUT, *profile.shapes())
+        config.add_optimization_profile(shapes)
+    if plan.options.workspace_bytes:
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, plan.options.workspace_bytes)
+    if plan.options.tf32:
+        config.set_flag(trt.BuilderFlag.TF32)
+    else:
+        config.clear_flag(trt.BuilderFlag.TF32)
+    if plan.flavour.name == "rtx":
+        ccs = plan.inputs["targets"]["compute_capabilities"]
+        config.num_compute_capabilities = len(ccs)
+        for i, cc in enumerate(ccs):
+            if not config.set_compute_capability(plan.flavour.cc_enum(cc), i):
+                raise GsvTrtError(f"{plan.flavour.label} refused target compute capability {cc}")
+    timing_cache = load_timing_cache(config, plan, console)
+    monitor = console.progress_monitor(trt)
+    config.progress_monitor = monitor
+    start = time.perf_counter()
+    with console.building():
+        serialized = builder.build_serialized_network(network, config)
+    seconds = time.perf_counter() - start
+    if serialized is None:
+        error = logger.last_error() or "see log above"
+        hint = ""
+        if plan.meta["precision"] == "bf16" and "deconv" in error:
+            hint = f" ({plan.flavour.label} has no bf16 ConvTranspose (deconvolution) for this graph; build fp16)"
+        raise GsvTrtError(f"{plan.onnx}: {plan.flavour.label} build failed{hint}: {error}")
+    if timing_cache is not None:
+        save_timing_cache(config, timing_cache)
+    engine = write_plan(plan_path, serialized)
+    sidecar = {
+        "format": FORMAT,
+        "cache_key": cache_key(plan.inputs),
+        **plan.inputs,
+        "engine": engine,
+        "io": io,
+        "sources": {"onnx": str(plan.onnx), "weights": plan.meta["weights"],
+                    "onnx_exported_by": f"gsv-trt {plan.meta['gsv_trt_version']}"},
+        "build": {
+            "seconds": round(seconds, 2),
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "host_gpu": f"{plan.gpu.name} ({plan.gpu.cc})" if plan.gpu else None,
+            "gsv_trt_version": __version__,
+            "timing_cache": str(timing_cache) if timing_cache else None,
+        },
+        "notes": {"profiles": WHY, "runs_on": runs_on_text(plan)},
+    }
+    write_sidecar(plan_path, sidecar)
+    console.say(f"built {plan_path} ({engine['bytes'] / 2**20:.1f} MiB) in {seconds:.1f} s; sidecar "
+                f"{sidecar_path(plan_path)}")
+    return sidecar
+
+
+def network_io(trt, network) -> dict:
+    """Names, dtypes and shapes (-1 = dynamic) of the network's inputs and outputs, and a check of the contract."""
+    def describe(tensor) -> dict:
+        return {"name": tensor.name, "dtype": np.dtype(trt.nptype(tensor.dtype)).name, "shape": list(tensor.shape)}
+
+    io = {"inputs": [describe(network.get_input(i)) for i in range(network.num_inputs)],
+          "outputs": [describe(network.get_output(i)) for i in range(network.num_outputs)]}
+    names = ([t["name"] for t in io["inputs"]], [t["name"] for t in io["outputs"]])
+    if names != ([INPUT], [OUTPUT]) or any(t["dtype"] != "float32" for t in io["inputs"] + io["outputs"]):
+        raise GsvTrtError(f"network I/O {io} is not mel -> wav float32")
+    return io
+
+
+def runs_on_text(plan: BuildPlan) -> str:
+    targets = plan.inputs["targets"]
+    if plan.flavour.name == "tensorrt":
+        return (f"GPUs of compute capability {targets['compute_capabilities'][0]} like the build GPU "
+                f"({targets['gpu']}), with {plan.flavour.label} exactly")
+    return (f"GPUs of compute capability {', '.join(targets['compute_capabilities'])} (not Hopper 9.0), with "
+            f"{plan.flavour.label} exactly; kernels compile on first use on each GPU")
+
+
+def load_timing_cache(config, plan: BuildPlan, console: BuildConsole) -> Path | None:
+    """Attach the persistent timing cache (full TensorRT; TensorRT-RTX has none: its builds time nothing)."""
+    path = plan.options.timing_cache
+    if path is None or plan.flavour.name != "tensorrt":
+        return None
+    blob = path.read_bytes() if path.exists() else b""
+    cache = config.create_timing_cache(blob)
+    if not config.set_timing_cache(cache, ignore_mismatch=False):
+        console.say(f"note: timing cache {path} is from another GPU or TensorRT; starting a new one")
+        config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False)
+    return path
+
+
+def save_timing_cache(config, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(bytes(config.get_timing_cache().serialize()))
+    tmp.replace(path)
+
+
+def write_plan(plan_path: Path, serialized) -> dict:
+    """Write the serialized engine atomically; its size and sha256 for the sidecar."""
+    plan_path.parent.mkdir(parents=True, exist_ok=True)
+    view = memoryview(serialized)
+    tmp = plan_path.with_name(plan_path.name + f".tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(view)
+        tmp.replace(plan_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return {"file": plan_path.name, "bytes": view.nbytes, "sha256": hashlib.sha256(view).hexdigest()}

@@ -1,0 +1,119 @@
+"""``gsv-trt build X.onnx --out engines/NAME.plan``: a TensorRT engine and its sidecar from an exported ONNX.
+
+Also home of the build options ``gsv-trt engine`` shares (profiles, TensorRT flavour, targets, workspace).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from ..errors import GsvTrtError
+from ._common import add_command
+
+UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 2**10, "kib": 2**10, "m": 2**20, "mb": 2**20, "mib": 2**20,
+         "g": 2**30, "gb": 2**30, "gib": 2**30}
+
+
+def parse_size(text: str) -> int:
+    """``4GiB``, ``512M``, ``1073741824`` -> bytes (binary units)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    if not match or match.group(2).lower() not in UNITS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size like 4GiB, 512MiB or a byte count")
+    return int(float(match.group(1)) * UNITS[match.group(2).lower()])
+
+
+def add_build_options(parser: argparse.ArgumentParser) -> None:
+    """Options that shape the engine (all part of its cache key) and how it is built."""
+    from ..build import profiles as p
+
+    group = parser.add_argument_group("engine build")
+    group.add_argument("--trt", choices=("auto", "tensorrt", "rtx"), default="auto",
+                       help="TensorRT flavour: full TensorRT (builds on the GPU it targets), TensorRT-RTX (builds "
+                            "ahead of time, no GPU needed), or auto: full TensorRT on a GPU if installed, else RTX")
+    group.add_argument("--min-frames", type=int, default=p.DEFAULT_MIN_FRAMES, help="smallest T accepted")
+    group.add_argument("--opt-frames", type=int, default=None,
+                       help=f"T the engine is tuned for (default {p.DEFAULT_OPT_FRAMES}: one sequential CFM chunk, "
+                            "~934 v3 / 1000 v4)")
+    group.add_argument("--max-frames", type=int, default=p.DEFAULT_MAX_FRAMES,
+                       help="largest T accepted (GPT-SoVITS's batched path sends all chunks in one call)")
+    group.add_argument("--max-batch", type=int, default=p.DEFAULT_MAX_BATCH, help="largest batch (short profile)")
+    group.add_argument("--split-frames", type=int, default=p.DEFAULT_SPLIT_FRAMES,
+                       help="T at which the 'short' profile (batch up to --max-batch) hands over to the 'long' "
+                            "one (batch 1); 0 = a single profile")
+    group.add_argument("--workspace", type=parse_size, default=None, metavar="SIZE",
+                       help="builder workspace memory-pool limit, e.g. 4GiB (default: TensorRT's)")
+    group.add_argument("--target-cc", default="", metavar="LIST",
+                       help="TensorRT-RTX target compute capabilities, e.g. 8.6,8.9 or 7.5 (Turing) or current "
+                            "(default: TensorRT-RTX's own set 8.0/8.6/8.9/12.x)")
+    group.add_argument("--tf32", action="store_true", help="let fp32 layers use TF32 (faster, less exact)")
+    group.add_argument("--timing-cache", type=Path, default=None, metavar="PATH",
+                       help="full TensorRT's persistent timing cache (default: tensorrt.timing.cache beside the "
+                            "engine); TensorRT-RTX has none")
+    group.add_argument("--no-timing-cache", action="store_true", help="build without a persistent timing cache")
+    group.add_argument("--device", type=int, default=0, help="GPU index, when there is one")
+    group.add_argument("--force", action="store_true",
+                       help="rebuild (`engine`: and re-export) even when a matching engine exists")
+    group.add_argument("--verbose", action="store_true", help="show TensorRT's full log")
+
+
+def options_from_args(args: argparse.Namespace, plan: Path):
+    from ..build.builder import BuildOptions
+    from ..build.profiles import make_profiles
+
+    profiles = make_profiles(args.min_frames, args.opt_frames, args.max_frames, args.max_batch, args.split_frames)
+    timing_cache = None if args.no_timing_cache else (args.timing_cache or plan.parent / "tensorrt.timing.cache")
+    targets = tuple(cc.strip() for cc in args.target_cc.split(",") if cc.strip())
+    return BuildOptions(trt=args.trt, profiles=tuple(profiles), workspace_bytes=args.workspace, target_ccs=targets,
+                        tf32=args.tf32, timing_cache=timing_cache)
+
+
+def check_build_options(args: argparse.Namespace, plan: Path):
+    """The BuildOptions and GPU the arguments select; bad options and a missing TensorRT fail here, before any
+    slow step."""
+    from ..build.flavour import choose
+    from ..runtime.cuda import gpu_info
+
+    options = options_from_args(args, plan)
+    gpu = gpu_info(args.device)
+    choose(options.trt, gpu is not None)
+    return options, gpu
+
+
+def build_from_args(args: argparse.Namespace, onnx: Path, plan: Path) -> dict:
+    """Build (or reuse) ``plan`` from ``onnx`` as the options say; warn when the result cannot run on this GPU."""
+    from ..build.builder import ensure_engine
+    from ..build.flavour import RTX_RUNS_ON
+    from ..build.progress import BuildConsole
+
+    options, gpu = check_build_options(args, plan)
+    console = BuildConsole(verbose=args.verbose)
+    sidecar, _ = ensure_engine(onnx, plan, options, gpu, console, force=args.force)
+    targets = sidecar["targets"]["compute_capabilities"]
+    if gpu is not None and gpu.cc not in targets:
+        why = ("TensorRT-RTX does not run on it" if gpu.cc not in RTX_RUNS_ON
+               else f"rebuild with --target-cc {gpu.cc} to run it here")
+        console.say(f"note: this engine is for compute capability {', '.join(targets)}; this GPU "
+                    f"({gpu.describe()}) cannot run it ({why})")
+    return sidecar
+
+
+def run(args: argparse.Namespace) -> int:
+    onnx = Path(args.onnx)
+    if not onnx.exists():
+        raise GsvTrtError(f"{onnx}: no such file")
+    plan = Path(args.out) if args.out else Path("engines") / onnx.with_suffix(".plan").name
+    if plan.suffix != ".plan":
+        raise GsvTrtError(f"{plan}: the engine file must end in .plan")
+    build_from_args(args, onnx, plan)
+    print(plan)
+    print(plan.with_suffix(".json"))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = add_command(sub, "build", "build a TensorRT engine (.plan + .json sidecar) from an exported ONNX", run)
+    parser.add_argument("onnx", help="ONNX written by `gsv-trt export`")
+    parser.add_argument("--out", default=None, help="engine path (default: engines/<onnx name>.plan)")
+    add_build_options(parser)

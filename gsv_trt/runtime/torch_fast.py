@@ -1,0 +1,297 @@
+"""The fastest PyTorch path on any CUDA GPU: fused activations, fp16/bf16 weights in a cuDNN-friendly layout, and
+CUDA graphs captured per shape bucket. Runs where TensorRT cannot (e.g. TensorRT-RTX on compute capability 9.0).
+
+Same models as everywhere else: a private copy of the loaded model with its modules swapped in place (each
+``Activation1d`` for the Triton kernel, each conv for a layout-aware one, v4's resblocks for fused Triton convs),
+so the model's own ``forward`` runs.
+
+Buckets: an input of T frames runs in the graph of the smallest bucket >= T. The mel is zero-padded to the
+bucket and a device-side frame count tells every layer where the real signal ends: the fused activations clamp
+their replicate padding there and write zeros past it; convs whose inputs do not pass through an activation get
+the tail of their input (v3 upsamplers) or output (v4 conv_pre) zeroed; the fused v4 resblock convs read past the
+edge as zero and write zero tails themselves. Every conv therefore sees what it would see in an
+un-padded run, and the trimmed output equals eager's up to rounding (tests/test_torch_fast.py checks it).
+Inputs longer than the largest bucket run the same model uncaptured at their exact length.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import GsvTrtError
+from ..models import LoadedVocoder
+from ..models.activation import Activation1d
+from ..models.bigvgan import BigVGAN
+from ..models.generator import LRELU_SLOPE, Generator
+from .base import MEL_BANDS, RuntimeInfo, validate_mel
+from .torch_eager import DTYPES, device_name
+
+DEFAULT_BUCKETS = (32, 64, 128, 256, 512, 768, 1024, 1536, 2048)
+LAYOUTS = ("nlc", "ncl")  # channels-last ([B,C,1,T] conv2d, cuDNN's preferred fp16 layout) or time-contiguous
+COMPILE_MODES = ("none", "default", "max-autotune-no-cudagraphs")
+
+
+def parse_buckets(text: str) -> tuple[int, ...]:
+    """``"64,128,256"`` -> (64, 128, 256); empty -> () (no graphs). Sorted, unique, each >= 1."""
+    try:
+        values = sorted({int(v) for v in text.replace(" ", "").split(",") if v})
+    except ValueError:
+        raise GsvTrtError(f"buckets {text!r}: expected comma-separated frame counts, e.g. 128,256,512") from None
+    if any(v < 1 for v in values):
+        raise GsvTrtError(f"buckets {text!r}: frame counts must be >= 1")
+    return tuple(values)
+
+
+def pick_bucket(frames: int, buckets: Sequence[int]) -> int | None:
+    """The smallest bucket that holds ``frames``, or None when the input is longer than every bucket."""
+    fitting = [b for b in buckets if b >= frames]
+    return min(fitting) if fitting else None
+
+
+class FastConv(nn.Module):
+    """A Conv1d or ConvTranspose1d in the runtime's dtype and layout, optionally zeroing the padded tail.
+
+    ``zero="input"`` clears the input past the real signal before the conv (the input must be a temporary nobody
+    else reads, as the upsamplers' are in BigVGAN); ``zero="output"`` clears its own output's tail.
+    """
+
+    def __init__(self, conv: nn.Conv1d | nn.ConvTranspose1d, dtype: torch.dtype, layout: str,
+                 valid: torch.Tensor | None = None, zero: str | None = None, rate: int = 1):
+        super().__init__()
+        self.transposed = isinstance(conv, nn.ConvTranspose1d)
+        self.layout = layout
+        self.stride, self.padding, self.dilation = conv.stride[0], conv.padding[0], conv.dilation[0]
+        self.output_padding = conv.output_padding[0] if self.transposed else 0
+        if conv.groups != 1:
+            raise GsvTrtError("torch-fast: grouped convs are not part of the v3/v4 vocoders")
+        weight = conv.weight.detach().to(dtype)
+        if layout == "nlc":
+            weight = weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+        self.register_buffer("weight", weight)
+        self.register_buffer("bias", None if conv.bias is None else conv.bias.detach().to(dtype))
+        self.valid, self.zero, self.rate = valid, zero, rate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.zero == "input":
+            torch.ops.gsv_trt.zero_tail_(x, self.valid, self.rate)
+        if self.layout == "nlc":
+            x4 = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+            if self.transposed:
+                y = F.conv_transpose2d(x4, self.weight, self.bias, (1, self.stride), (0, self.padding),
+                                       (0, self.output_padding), 1, (1, self.dilation))
+            else:
+                y = F.conv2d(x4, self.weight, self.bias, (1, self.stride), (0, self.padding), (1, self.dilation))
+            y = y.squeeze(2)
+        elif self.transposed:
+            y = F.conv_transpose1d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding, 1,
+                                   self.dilation)
+        else:
+            y = F.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
+        if self.zero == "output":
+            torch.ops.gsv_trt.zero_tail_(y, self.valid, self.rate)
+        return y
+
+
+def build_fast_model(loaded: LoadedVocoder, dtype: torch.dtype, layout: str, valid: torch.Tensor) -> nn.Module:
+    """A private copy of ``loaded.model`` with fused activations and FastConvs, on ``valid``'s device.
+
+    ``valid`` (int32 [1] on the GPU) is the frame count every swapped module reads at run time.
+    """
+    from .fused_activation import FusedActivation1d
+    from .fused_conv import FusedResBlock1
+
+    if layout not in LAYOUTS:
+        raise GsvTrtError(f"layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
+    src = loaded.model
+    model = type(src)(src.cfg).eval()
+    model.load_state_dict(src.state_dict())
+    cfg = model.cfg
+    rates = [math.prod(cfg.upsample_rates[: i + 1]) for i in range(len(cfg.upsample_rates))]  # after stage i
+
+    def conv(module: nn.Module, zero: str | None = None, rate: int = 1) -> FastConv:
+        return FastConv(module, dtype, layout, valid, zero, rate)
+
+    if isinstance(model, BigVGAN):
+        # activations clamp at the edge and zero the tail, so only the upsamplers' inputs (a stage's mean of
+        # resblock outputs, conv biases past the edge) need clearing
+        model.conv_pre = conv(model.conv_pre)
+        for i, up in enumerate(model.ups):
+            up[0] = conv(up[0], "input", rates[i - 1] if i else 1)
+        for j, block in enumerate(model.resblocks):
+            rate = rates[j // model.num_kernels]
+            block.convs1 = nn.ModuleList(conv(c) for c in block.convs1)
+            block.convs2 = nn.ModuleList(conv(c) for c in block.convs2)
+            block.activations = nn.ModuleList(FusedActivation1d(a, rate, valid) for a in block.activations)
+        model.activation_post = FusedActivation1d(model.activation_post, rates[-1], valid)
+        model.conv_post = conv(model.conv_post)
+    elif isinstance(model, Generator) and layout == "nlc":
+        # resblocks as Triton convs with leaky ReLU and the residual add folded in; they read past-the-edge input
+        # as zero and write zero tails, so only conv_pre's output (the first upsampler's input) needs clearing
+        model.conv_pre = conv(model.conv_pre, "output", 1)
+        model.ups = nn.ModuleList(conv(u) for u in model.ups)
+        model.resblocks = nn.ModuleList(
+            FusedResBlock1(block, dtype, LRELU_SLOPE, rates[j // model.num_kernels], valid)
+            for j, block in enumerate(model.resblocks))
+        model.conv_post = conv(model.conv_post)
+    elif isinstance(model, Generator):
+        # leaky ReLU keeps zeros zero: clearing every conv's output tail keeps every conv input clean
+        model.conv_pre = conv(model.conv_pre, "output", 1)
+        model.ups = nn.ModuleList(conv(u, "output", rates[i]) for i, u in enumerate(model.ups))
+        for j, block in enumerate(model.resblocks):
+            rate = rates[j // model.num_kernels]
+            block.convs1 = nn.ModuleList(conv(c, "output", rate) for c in block.convs1)
+            block.convs2 = nn.ModuleList(conv(c, "output", rate) for c in block.convs2)
+        model.conv_post = conv(model.conv_post)
+    else:
+        raise GsvTrtError(f"torch-fast: no fast plan for {type(model).__name__}")
+    leftover = [n for n, m in model.named_modules() if isinstance(m, (Activation1d, nn.Conv1d, nn.ConvTranspose1d))]
+    if leftover:
+        raise AssertionError(f"modules left unswapped: {leftover[:3]}")
+    return model.to(valid.device)
+
+
+@dataclass
+class _Captured:
+    """One CUDA graph: static input (zero-padded mel in the model dtype) and static output."""
+
+    graph: torch.cuda.CUDAGraph
+    mel: torch.Tensor
+    out: torch.Tensor
+    seconds: float
+
+
+class TorchFastVocoder:
+    """mel float32 [B, 100, T] -> wav float32 [B, 1, hop*T] through the fused, graph-captured model."""
+
+    def __init__(self, loaded: LoadedVocoder, precision: str = "fp16", device: str | torch.device = "cuda",
+                 buckets: Sequence[int] = DEFAULT_BUCKETS, use_compile: str = "none", layout: str = "nlc"):
+        from .fused_activation import needs_gpu_reason
+
+        self.device = torch.device(device)
+        if self.device.type != "cuda":
+            raise GsvTrtError(f"torch-fast runtime: device {self.device} is not a GPU; it needs a CUDA GPU")
+        reason = needs_gpu_reason()
+        if reason:
+            raise GsvTrtError(f"torch-fast runtime: {reason}")
+        if precision not in DTYPES:
+            raise GsvTrtError(f"precision {precision!r}: expected one of {', '.join(DTYPES)}")
+        if use_compile not in COMPILE_MODES:
+            raise GsvTrtError(f"compile mode {use_compile!r}: expected one of {', '.join(COMPILE_MODES)}")
+        self.dtype = DTYPES[precision]
+        self.hop = loaded.spec.hop
+        self.buckets = tuple(sorted(set(int(b) for b in buckets)))
+        self.layout, self.use_compile = layout, use_compile
+        self._valid = torch.ones(1, dtype=torch.int32, device=self.device)
+        self.model = build_fast_model(loaded, self.dtype, layout, self._valid)
+        self._forward = self.model
+        if use_compile != "none":
+            _raise_recompile_limit(len(self.buckets) + 8)
+            self._forward = torch.compile(self.model, mode=None if use_compile == "default" else use_compile,
+                                          dynamic=False)
+        self._pool = torch.cuda.graph_pool_handle()
+        self._graphs: dict[tuple[int, int], _Captured] = {}
+        self._provenance = loaded.provenance
+        self.info = RuntimeInfo("torch-fast", precision, device_name(self.device), self._detail())
+
+    @property
+    def capture_seconds(self) -> dict[tuple[int, int], float]:
+        """Seconds each (batch, bucket) graph took to warm up (incl. compile, cuDNN autotune) and capture."""
+        return {key: g.seconds for key, g in self._graphs.items()}
+
+    def _detail(self) -> str:
+        parts = [self._provenance, f"layout {self.layout}", f"compile {self.use_compile}",
+                 f"buckets {','.join(map(str, self.buckets)) or 'none'}"]
+        if self._graphs:
+            parts.append("captured " + ", ".join(f"b{b}x{t} {g.seconds:.2f}s" for (b, t), g in self._graphs.items()))
+        return "; ".join(parts)
+
+    def _run(self, mel: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode(), _cudnn_autotune():
+            return self._forward(mel)
+
+    def capture(self, batch: int, bucket: int) -> float:
+        """Warm up and capture the graph for ``batch`` x ``bucket`` frames now; returns the seconds it took."""
+        key = (batch, bucket)
+        if key in self._graphs:
+            return self._graphs[key].seconds
+        t0 = time.perf_counter()
+        mel = torch.randn(batch, MEL_BANDS, bucket, device=self.device).to(self.dtype)
+        self._valid.fill_(bucket)
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            for _ in range(2):  # Triton/cuDNN autotuning and (with use_compile) compilation happen here
+                self._run(mel)
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.inference_mode(), _cudnn_autotune(), torch.cuda.graph(graph, pool=self._pool):
+            out = self._forward(mel)
+        torch.cuda.synchronize(self.device)
+        seconds = time.perf_counter() - t0
+        self._graphs[key] = _Captured(graph, mel, out, seconds)
+        self.info = dataclasses.replace(self.info, detail=self._detail())
+        return seconds
+
+    def forward_tensor(self, mel: torch.Tensor) -> torch.Tensor:
+        """Device tensor in, device tensor out (float32, a fresh tensor), no host round-trip and no sync."""
+        _check_shape(mel)
+        batch, _, frames = mel.shape
+        mel = mel.to(self.device)
+        bucket = pick_bucket(frames, self.buckets)
+        if bucket is None:
+            self._valid.fill_(frames)
+            with torch.inference_mode():
+                return self._run_uncaptured(mel.to(self.dtype)).float()
+        if (batch, bucket) not in self._graphs:
+            self.capture(batch, bucket)
+        g = self._graphs[(batch, bucket)]
+        with torch.inference_mode():
+            g.mel[..., :frames].copy_(mel)
+            g.mel[..., frames:].zero_()
+            self._valid.fill_(frames)
+            g.graph.replay()
+            return g.out[..., : self.hop * frames].to(torch.float32, copy=True)
+
+    def _run_uncaptured(self, mel: torch.Tensor) -> torch.Tensor:
+        # compiled code is specialised to the bucket shapes; other lengths run the (same) model uncompiled
+        with _cudnn_autotune():
+            return self.model(mel)
+
+    def __call__(self, mel: np.ndarray) -> np.ndarray:
+        validate_mel(mel)
+        return self.forward_tensor(torch.from_numpy(np.ascontiguousarray(mel))).cpu().numpy()
+
+
+def _check_shape(mel: torch.Tensor) -> None:
+    """validate_mel without its finiteness check, which would cost a device sync per call (``__call__`` has it)."""
+    shape = tuple(mel.shape)
+    if len(shape) != 3 or shape[1] != MEL_BANDS or shape[0] < 1 or shape[2] < 1:
+        raise GsvTrtError(f"mel: expected shape [B, {MEL_BANDS}, T] with B, T >= 1, got {list(shape)}")
+    if mel.dtype != torch.float32:
+        raise GsvTrtError(f"mel: expected float32, got {mel.dtype}")
+
+
+def _cudnn_autotune() -> contextlib.AbstractContextManager:
+    """cuDNN benchmark mode: each conv shape gets its fastest algorithm once, before capture."""
+    return torch.backends.cudnn.flags(enabled=True, benchmark=True, deterministic=False,
+                                      allow_tf32=torch.backends.cudnn.allow_tf32)
+
+
+def _raise_recompile_limit(n: int) -> None:
+    """One compiled graph per bucket shape: let dynamo keep that many instead of falling back to eager."""
+    import torch._dynamo
+
+    for name in ("recompile_limit", "cache_size_limit"):
+        if hasattr(torch._dynamo.config, name):
+            setattr(torch._dynamo.config, name, max(getattr(torch._dynamo.config, name), n))
+            return

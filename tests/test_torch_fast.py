@@ -1,0 +1,157 @@
+"""The torch-fast runtime: bucket choice and module swapping (CPU), and on a GPU the promise that a padded,
+graph-captured run gives what un-padded fp32 eager gives, for both vocoders, both layouts and any length."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gsv_trt.errors import GsvTrtError
+from gsv_trt.models import load_vocoder
+from gsv_trt.models.activation import Activation1d
+from gsv_trt.runtime.fused_activation import FusedActivation1d
+from gsv_trt.runtime.fused_conv import FusedResBlock1
+from gsv_trt.runtime.torch_eager import TorchEagerVocoder
+from gsv_trt.runtime.torch_fast import FastConv, TorchFastVocoder, build_fast_model, parse_buckets, pick_bucket
+
+needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def v3():
+    return load_vocoder("v3")
+
+
+@pytest.fixture(scope="module")
+def v4():
+    return load_vocoder("v4")
+
+
+def snr_db(y: torch.Tensor, ref: torch.Tensor) -> float:
+    y, ref = y.double(), ref.double()
+    return (10 * torch.log10(ref.pow(2).sum() / (y - ref).pow(2).sum().clamp_min(1e-30))).item()
+
+
+def test_pick_bucket_takes_the_smallest_that_fits():
+    buckets = (64, 128, 256)
+    assert pick_bucket(1, buckets) == 64
+    assert pick_bucket(64, buckets) == 64
+    assert pick_bucket(65, buckets) == 128
+    assert pick_bucket(256, buckets) == 256
+    assert pick_bucket(257, buckets) is None
+    assert pick_bucket(10, ()) is None
+
+
+def test_parse_buckets_sorts_and_refuses_nonsense():
+    assert parse_buckets("256, 64,128,64") == (64, 128, 256)
+    assert parse_buckets("") == ()
+    with pytest.raises(GsvTrtError, match="frame counts"):
+        parse_buckets("64,abc")
+    with pytest.raises(GsvTrtError, match=">= 1"):
+        parse_buckets("0,64")
+
+
+@pytest.mark.parametrize("version,layout", [("v3", "nlc"), ("v4", "nlc"), ("v4", "ncl")])
+def test_build_swaps_every_activation_and_conv_in_a_private_copy(version, layout, v3, v4):
+    loaded = v3 if version == "v3" else v4
+    before = {k: v.clone() for k, v in loaded.model.state_dict().items()}
+    valid = torch.ones(1, dtype=torch.int32)
+    fast = build_fast_model(loaded, torch.float16, layout, valid)
+    kinds = [type(m) for m in fast.modules()]
+    assert Activation1d not in kinds and torch.nn.Conv1d not in kinds and torch.nn.ConvTranspose1d not in kinds
+    convs = [m for m in fast.modules() if isinstance(m, FastConv)]
+    acts = [m for m in fast.modules() if isinstance(m, FusedActivation1d)]
+    blocks = [m for m in fast.modules() if isinstance(m, FusedResBlock1)]
+    assert all(m.weight.dtype == torch.float16 and m.valid is valid for m in convs)
+    if version == "v3":
+        # only the upsamplers' inputs need their tails cleared; activations do it for everything else
+        assert len(acts) == 18 * 6 + 1 and not blocks
+        assert sorted((m.zero, m.rate) for m in convs if m.zero) == [("input", r) for r in (1, 4, 16, 32, 64, 128)]
+        assert sorted({a.rate for a in acts}) == [4, 16, 32, 64, 128, 256]
+    elif layout == "nlc":
+        # fused resblocks handle the edge themselves; conv_pre's output feeds the first upsampler directly
+        assert len(blocks) == 15 and not acts
+        assert [m.zero for m in convs] == ["output"] + [None] * 6
+        assert sorted({b.rate for b in blocks}) == [10, 60, 120, 240, 480]
+    else:
+        assert not blocks and all(m.zero == "output" for m in convs if m is not fast.conv_post)
+    after = loaded.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) and after[k].dtype == torch.float32 for k in before)
+
+
+def test_refuses_to_start_without_a_gpu(v4):
+    if torch.cuda.is_available():
+        with pytest.raises(GsvTrtError, match="needs a CUDA GPU"):
+            TorchFastVocoder(v4, device="cpu")
+    else:
+        with pytest.raises(GsvTrtError, match="needs a CUDA GPU"):
+            TorchFastVocoder(v4)
+
+
+@pytest.mark.gpu
+@needs_gpu
+@pytest.mark.parametrize("version", ["v3", "v4"])
+@pytest.mark.parametrize("layout", ["nlc", "ncl"])
+def test_padded_graph_runs_equal_unpadded_fp32_eager(version, layout, v3, v4):
+    """fp32, TF32 off: any difference beyond rounding would be the padding leaking into the real signal."""
+    loaded = v3 if version == "v3" else v4
+    with torch.backends.cudnn.flags(enabled=True, deterministic=True, allow_tf32=False):
+        eager = TorchEagerVocoder(loaded, "fp32", "cuda")
+        fast = TorchFastVocoder(loaded, "fp32", "cuda", buckets=(8, 64), layout=layout)
+        gen = torch.Generator().manual_seed(1)
+        for frames in (37, 64, 1, 5, 70):  # padded, exact bucket, T = 1, small bucket, beyond every bucket
+            mel = torch.randn(2, 100, frames, generator=gen).cuda()
+            ref = eager.forward_tensor(mel)
+            y = fast.forward_tensor(mel)
+            assert y.shape == ref.shape == (2, 1, loaded.spec.hop * frames)
+            assert snr_db(y, ref) > 90, frames
+    assert set(fast.capture_seconds) == {(2, 64), (2, 8)}
+    assert "captured b2x64" in fast.info.detail and fast.info.name == "torch-fast"
+
+
+@pytest.mark.gpu
+@needs_gpu
+@pytest.mark.parametrize("version,min_snr", [("v3", 45.0), ("v4", 55.0)])
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_half_precision_on_real_speech_is_close_to_fp32(version, min_snr, precision, v3, v4):
+    """A real LibriTTS mel through fp16/bf16 graphs vs fp32 eager (random weights; bf16 has 3 fewer mantissa bits,
+    worth ~20 dB)."""
+    loaded = v3 if version == "v3" else v4
+    mel = np.load(FIXTURES / f"libritts_2s_mel_{version}.npy")
+    with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+        ref = TorchEagerVocoder(loaded, "fp32", "cuda")(mel)
+    fast = TorchFastVocoder(loaded, precision, "cuda", buckets=(256,))
+    y = fast(mel)
+    assert y.dtype == np.float32 and y.shape == ref.shape
+    bound = min_snr if precision == "fp16" else min_snr - 20
+    assert snr_db(torch.from_numpy(y), torch.from_numpy(ref)) > bound
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_one_graph_serves_many_lengths_and_batches_stay_independent(v4):
+    fast = TorchFastVocoder(v4, "fp16", "cuda", buckets=(128,))
+    gen = torch.Generator().manual_seed(2)
+    a = torch.randn(1, 100, 100, generator=gen).cuda()
+    b = torch.randn(1, 100, 100, generator=gen).cuda()
+    ya, yb = fast.forward_tensor(a), fast.forward_tensor(b)
+    both = fast.forward_tensor(torch.cat([a, b]))
+    assert torch.allclose(both[0:1], ya, atol=1e-3) and torch.allclose(both[1:2], yb, atol=1e-3)
+    short = fast.forward_tensor(a[..., :30])  # same graph, shorter input: the tail of the last run must not leak
+    again = TorchFastVocoder(v4, "fp16", "cuda", buckets=()).forward_tensor(a[..., :30])
+    assert snr_db(short, again) > 40
+    assert set(fast.capture_seconds) == {(1, 128), (2, 128)}
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_rejects_bad_input(v4):
+    fast = TorchFastVocoder(v4, "fp16", "cuda", buckets=())
+    with pytest.raises(GsvTrtError, match="shape"):
+        fast.forward_tensor(torch.zeros(1, 80, 10, device="cuda"))
+    with pytest.raises(GsvTrtError, match="float32"):
+        fast(np.zeros((1, 100, 10), dtype=np.float64))
+    with pytest.raises(GsvTrtError, match="NaN"):
+        fast(np.full((1, 100, 10), np.nan, dtype=np.float32))
