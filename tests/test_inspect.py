@@ -1,6 +1,5 @@
 """gsv-trt inspect lists a graph's layers through Polygraphy, and explains when an engine cannot be opened here."""
 
-import pytest
 
 from gsv_trt.cli import main
 from gsv_trt.export.exporter import export_onnx

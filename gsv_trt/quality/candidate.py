@@ -61,20 +61,12 @@ def check_matches(spec: CandidateSpec, version: str, weights_sha256: str | None 
 
 
 def engine_cannot_run(plan: Path) -> str | None:
-    """Why the engine at ``plan`` cannot run on this machine (from its sidecar, checked by the TensorRT runtime's
-    own compatibility rules: GPU compute capability, TensorRT flavour and version), or None when it can."""
-    from ..build.flavour import Flavour, import_flavour
+    """Why the engine at ``plan`` cannot run on this machine (the TensorRT runtime's own compatibility rules read
+    against its sidecar: GPU compute capability, TensorRT flavour and version), or None when it can."""
     from ..build.sidecar import read_sidecar
-    from ..runtime import cuda
-    from ..runtime.trt_engine import compatibility_problems
+    from ..runtime.trt_engine import problems_here
 
-    sidecar = read_sidecar(plan)
-    try:
-        flavour: Flavour | str = import_flavour(sidecar["tensorrt"]["flavour"])
-    except GsvTrtError as e:
-        flavour = str(e)
-    problems = compatibility_problems(sidecar, cuda.gpu_info(), flavour, cuda.no_gpu_reason() or "")
-    return "; ".join(problems) or None
+    return "; ".join(problems_here(read_sidecar(plan))) or None
 
 
 def open_candidate(spec: CandidateSpec, loaded, device: str) -> Vocoder:

@@ -26,11 +26,11 @@ except ImportError:  # CPU-only installs
 
 if triton is not None:
 
-    @triton.jit(do_not_specialize=["L", "rate", "sxb", "srb", "syb"])
+    @triton.jit(do_not_specialize=["L", "rate", "sxb", "srb", "syb", "K", "DIL", "PAD"])
     def conv1d_nlc_kernel(x_ptr, w_ptr, b_ptr, res_ptr, y_ptr, valid_ptr, L, rate,
-                          sxb, sxl, srb, srl, syb, syl,
-                          CIN: tl.constexpr, COUT: tl.constexpr, K: tl.constexpr, DIL: tl.constexpr,
-                          PAD: tl.constexpr, SLOPE: tl.constexpr, PRE_LRELU: tl.constexpr, HAS_RES: tl.constexpr,
+                          sxb, sxl, srb, srl, syb, syl, K, DIL, PAD,
+                          CIN: tl.constexpr, COUT: tl.constexpr,
+                          SLOPE: tl.constexpr, PRE_LRELU: tl.constexpr, HAS_RES: tl.constexpr,
                           BLOCK_L: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
                           DOT_PRECISION: tl.constexpr):
         pid_l = tl.program_id(0)
@@ -43,7 +43,7 @@ if triton is not None:
         x_base = x_ptr + b * sxb
         acc = tl.zeros([BLOCK_L, BLOCK_N], dtype=tl.float32)
         n_cblk: tl.constexpr = CIN // BLOCK_K
-        for it in range(K * n_cblk):
+        for it in range(K * n_cblk):  # taps x input-channel blocks: one pipelined reduction loop
             k = it // n_cblk
             c0 = (it % n_cblk) * BLOCK_K
             pos = rows + k * DIL - PAD
@@ -94,7 +94,7 @@ def conv1d_nlc(x: torch.Tensor, weight_kcn: torch.Tensor, bias: torch.Tensor, di
     with torch.cuda.device(x.device):
         conv1d_nlc_kernel[grid](x, weight_kcn, bias, res, y, valid, length, rate,
                                 x.stride(0), x.stride(2), res.stride(0), res.stride(2), y.stride(0), y.stride(2),
-                                CIN=cin, COUT=cout, K=taps, DIL=dilation, PAD=padding,
+                                taps, dilation, padding, CIN=cin, COUT=cout,
                                 SLOPE=0.0 if pre_lrelu is None else pre_lrelu, PRE_LRELU=pre_lrelu is not None,
                                 HAS_RES=residual is not None, BLOCK_L=block_l, BLOCK_N=block_n, BLOCK_K=block_k,
                                 DOT_PRECISION="ieee" if x.dtype == torch.float32 else "tf32",

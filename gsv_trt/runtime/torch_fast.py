@@ -39,6 +39,8 @@ from .torch_eager import DTYPES, device_name
 DEFAULT_BUCKETS = (32, 64, 128, 256, 512, 768, 1024, 1536, 2048)
 LAYOUTS = ("nlc", "ncl")  # channels-last ([B,C,1,T] conv2d, cuDNN's preferred fp16 layout) or time-contiguous
 COMPILE_MODES = ("none", "default", "max-autotune-no-cudagraphs")
+# v4 stages this narrow run fused Triton resblock convs; wider ones cuDNN (measured, docs/torch-fast.md)
+FUSED_CONV_CHANNELS = 64
 
 
 def parse_buckets(text: str) -> tuple[int, ...]:
@@ -102,10 +104,12 @@ class FastConv(nn.Module):
         return y
 
 
-def build_fast_model(loaded: LoadedVocoder, dtype: torch.dtype, layout: str, valid: torch.Tensor) -> nn.Module:
+def build_fast_model(loaded: LoadedVocoder, dtype: torch.dtype, layout: str, valid: torch.Tensor,
+                     fused_conv_channels: int = FUSED_CONV_CHANNELS) -> nn.Module:
     """A private copy of ``loaded.model`` with fused activations and FastConvs, on ``valid``'s device.
 
     ``valid`` (int32 [1] on the GPU) is the frame count every swapped module reads at run time.
+    ``fused_conv_channels``: v4 stages up to this width use the fused Triton resblock convs (0: none).
     """
     from .fused_activation import FusedActivation1d
     from .fused_conv import FusedResBlock1
@@ -135,13 +139,19 @@ def build_fast_model(loaded: LoadedVocoder, dtype: torch.dtype, layout: str, val
         model.activation_post = FusedActivation1d(model.activation_post, rates[-1], valid)
         model.conv_post = conv(model.conv_post)
     elif isinstance(model, Generator) and layout == "nlc":
-        # resblocks as Triton convs with leaky ReLU and the residual add folded in; they read past-the-edge input
-        # as zero and write zero tails, so only conv_pre's output (the first upsampler's input) needs clearing
+        # stages of at most `fused_conv_channels` channels run their resblocks as Triton convs with leaky ReLU and
+        # the residual add folded in (they read past-the-edge input as zero and write zero tails); wider stages
+        # keep cuDNN, where clearing every conv output's tail keeps every conv input clean (lrelu(0) = 0)
         model.conv_pre = conv(model.conv_pre, "output", 1)
-        model.ups = nn.ModuleList(conv(u) for u in model.ups)
-        model.resblocks = nn.ModuleList(
-            FusedResBlock1(block, dtype, LRELU_SLOPE, rates[j // model.num_kernels], valid)
-            for j, block in enumerate(model.resblocks))
+        fused = [model.ups[i].out_channels <= fused_conv_channels for i in range(len(model.ups))]
+        model.ups = nn.ModuleList(conv(u, None if fused[i] else "output", rates[i]) for i, u in enumerate(model.ups))
+        for j, block in enumerate(model.resblocks):
+            stage = j // model.num_kernels
+            if fused[stage]:
+                model.resblocks[j] = FusedResBlock1(block, dtype, LRELU_SLOPE, rates[stage], valid)
+            else:
+                block.convs1 = nn.ModuleList(conv(c, "output", rates[stage]) for c in block.convs1)
+                block.convs2 = nn.ModuleList(conv(c, "output", rates[stage]) for c in block.convs2)
         model.conv_post = conv(model.conv_post)
     elif isinstance(model, Generator):
         # leaky ReLU keeps zeros zero: clearing every conv's output tail keeps every conv input clean
@@ -174,7 +184,8 @@ class TorchFastVocoder:
     """mel float32 [B, 100, T] -> wav float32 [B, 1, hop*T] through the fused, graph-captured model."""
 
     def __init__(self, loaded: LoadedVocoder, precision: str = "fp16", device: str | torch.device = "cuda",
-                 buckets: Sequence[int] = DEFAULT_BUCKETS, use_compile: str = "none", layout: str = "nlc"):
+                 buckets: Sequence[int] = DEFAULT_BUCKETS, use_compile: str = "none", layout: str = "nlc",
+                 fused_conv_channels: int = FUSED_CONV_CHANNELS):
         from .fused_activation import needs_gpu_reason
 
         self.device = torch.device(device)
@@ -192,7 +203,7 @@ class TorchFastVocoder:
         self.buckets = tuple(sorted(set(int(b) for b in buckets)))
         self.layout, self.use_compile = layout, use_compile
         self._valid = torch.ones(1, dtype=torch.int32, device=self.device)
-        self.model = build_fast_model(loaded, self.dtype, layout, self._valid)
+        self.model = build_fast_model(loaded, self.dtype, layout, self._valid, fused_conv_channels)
         self._forward = self.model
         if use_compile != "none":
             _raise_recompile_limit(len(self.buckets) + 8)
