@@ -30,12 +30,13 @@ def make_act(channels: int, seed: int = 0) -> Activation1d:
     return act.eval()
 
 
-def run_fused(act: Activation1d, x: torch.Tensor, valid: int | None = None, rate: int = 1) -> torch.Tensor:
+def run_fused(act: Activation1d, x: torch.Tensor, valid: int | None = None, rate: int = 1,
+              bias: torch.Tensor | None = None) -> torch.Tensor:
     dev = x.device
     v = None if valid is None else torch.tensor([valid], dtype=torch.int32, device=dev)
     return fa.fused_activation(x, act.act.alpha.detach().to(dev), act.act.beta.detach().to(dev),
                                act.upsample.filter.reshape(-1).to(dev), act.downsample.lowpass.filter.reshape(-1).to(dev),
-                               v, rate)
+                               v, rate, None if bias is None else bias.to(dev))
 
 
 def channels_last(x: torch.Tensor) -> torch.Tensor:
@@ -113,7 +114,7 @@ def test_valid_length_acts_as_if_the_signal_ended_there(layout, valid):
     rate, length = 4, 1024
     act = make_act(16, seed=valid).cuda()
     x = torch.randn(2, 16, length, device="cuda")
-    cut = (valid * rate) if valid * rate < length else length
+    cut = min(length, valid * rate)
     garbage = x.clone()
     garbage[..., cut:] = 1e4
     if layout == "nlc":
@@ -133,3 +134,19 @@ def test_zero_tail_clears_only_the_tail():
     fa.zero_tail_(x, torch.tensor([3], dtype=torch.int32, device="cuda"), 480)
     assert torch.equal(x[..., :3 * 480], keep)
     assert (x[..., 3 * 480:] == 0).all()
+
+
+@pytest.mark.gpu
+@needs_gpu
+@pytest.mark.parametrize("layout", ["ncl", "nlc"])
+def test_input_bias_is_added_before_the_activation(layout):
+    """The bias of the conv feeding the activation, folded into the kernel: act(x + b), edges included."""
+    act = make_act(32, seed=3).cuda()
+    x = torch.randn(2, 32, 301, device="cuda")
+    bias = torch.randn(32, device="cuda")
+    xd = channels_last(x) if layout == "nlc" else x
+    y = run_fused(act, xd, valid=250, bias=bias)
+    with torch.no_grad():
+        ref = act(x[..., :250] + bias[:, None])
+    assert rel_err(y[..., :250], ref) < REL_TOL[torch.float32]
+    assert (y[..., 250:] == 0).all()

@@ -70,6 +70,12 @@ def test_build_swaps_every_activation_and_conv_in_a_private_copy(version, layout
         assert len(acts) == 18 * 6 + 1 and not blocks
         assert sorted((m.zero, m.rate) for m in convs if m.zero) == [("input", r) for r in (1, 4, 16, 32, 64, 128)]
         assert sorted({a.rate for a in acts}) == [4, 16, 32, 64, 128, 256]
+        # convs1 feed an activation only: their bias moves into that activation's kernel
+        for block, original in zip(fast.resblocks, loaded.model.resblocks):
+            assert all(c.bias is None for c in block.convs1) and all(c.bias is not None for c in block.convs2)
+            for i, c1 in enumerate(original.convs1):
+                assert torch.equal(block.activations[2 * i + 1].input_bias, c1.bias.float())
+                assert not block.activations[2 * i].input_bias.any()
     elif layout == "nlc":
         # narrow stages: fused resblocks handle the edge themselves; wide stages: every cuDNN conv clears its tail
         assert not acts and sorted({b.rate for b in blocks}) == [120, 240, 480] and len(blocks) == 9
@@ -100,7 +106,7 @@ def test_padded_graph_runs_equal_unpadded_fp32_eager(version, layout, v3, v4):
     loaded = v3 if version == "v3" else v4
     with torch.backends.cudnn.flags(enabled=True, deterministic=True, allow_tf32=False):
         eager = TorchEagerVocoder(loaded, "fp32", "cuda")
-        fast = TorchFastVocoder(loaded, "fp32", "cuda", buckets=(8, 64), layout=layout)
+        fast = TorchFastVocoder(loaded, "fp32", "cuda", buckets=(8, 64), use_compile="none", layout=layout)
         gen = torch.Generator().manual_seed(1)
         for frames in (37, 64, 1, 5, 70):  # padded, exact bucket, T = 1, small bucket, beyond every bucket
             mel = torch.randn(2, 100, frames, generator=gen).cuda()
@@ -114,6 +120,18 @@ def test_padded_graph_runs_equal_unpadded_fp32_eager(version, layout, v3, v4):
 
 @pytest.mark.gpu
 @needs_gpu
+def test_compiled_graphs_keep_the_padding_out_too(v4):
+    """torch.compile replaces the tail-zeroing kernel by a mask it fuses; the result must not change."""
+    with torch.backends.cudnn.flags(enabled=True, deterministic=True, allow_tf32=False):
+        eager = TorchEagerVocoder(v4, "fp32", "cuda")
+        fast = TorchFastVocoder(v4, "fp32", "cuda", buckets=(64,), use_compile="default")
+        mel = torch.randn(1, 100, 37, generator=torch.Generator().manual_seed(3)).cuda()
+        assert snr_db(fast.forward_tensor(mel), eager.forward_tensor(mel)) > 90
+        assert "compile default" in fast.info.detail
+
+
+@pytest.mark.gpu
+@needs_gpu
 @pytest.mark.parametrize("version,min_snr", [("v3", 40.0), ("v4", 55.0)])
 @pytest.mark.parametrize("precision", ["fp16", "bf16"])
 def test_half_precision_on_real_speech_is_close_to_fp32(version, min_snr, precision, v3, v4):
@@ -123,7 +141,7 @@ def test_half_precision_on_real_speech_is_close_to_fp32(version, min_snr, precis
     mel = np.load(FIXTURES / f"libritts_2s_mel_{version}.npy")
     with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
         ref = TorchEagerVocoder(loaded, "fp32", "cuda")(mel)
-    fast = TorchFastVocoder(loaded, precision, "cuda", buckets=(256,))
+    fast = TorchFastVocoder(loaded, precision, "cuda", buckets=(256,), use_compile="none")
     y = fast(mel)
     assert y.dtype == np.float32 and y.shape == ref.shape
     bound = min_snr if precision == "fp16" else min_snr - 20
@@ -133,7 +151,7 @@ def test_half_precision_on_real_speech_is_close_to_fp32(version, min_snr, precis
 @pytest.mark.gpu
 @needs_gpu
 def test_one_graph_serves_many_lengths_and_batches_stay_independent(v4):
-    fast = TorchFastVocoder(v4, "fp16", "cuda", buckets=(128,))
+    fast = TorchFastVocoder(v4, "fp16", "cuda", buckets=(128,), use_compile="none")
     gen = torch.Generator().manual_seed(2)
     a = torch.randn(1, 100, 100, generator=gen).cuda()
     b = torch.randn(1, 100, 100, generator=gen).cuda()
@@ -141,7 +159,7 @@ def test_one_graph_serves_many_lengths_and_batches_stay_independent(v4):
     both = fast.forward_tensor(torch.cat([a, b]))
     assert torch.allclose(both[0:1], ya, atol=1e-3) and torch.allclose(both[1:2], yb, atol=1e-3)
     short = fast.forward_tensor(a[..., :30])  # same graph, shorter input: the tail of the last run must not leak
-    again = TorchFastVocoder(v4, "fp16", "cuda", buckets=()).forward_tensor(a[..., :30])
+    again = TorchFastVocoder(v4, "fp16", "cuda", buckets=(), use_compile="none").forward_tensor(a[..., :30])
     assert snr_db(short, again) > 40
     assert set(fast.capture_seconds) == {(1, 128), (2, 128)}
 
@@ -149,7 +167,7 @@ def test_one_graph_serves_many_lengths_and_batches_stay_independent(v4):
 @pytest.mark.gpu
 @needs_gpu
 def test_rejects_bad_input(v4):
-    fast = TorchFastVocoder(v4, "fp16", "cuda", buckets=())
+    fast = TorchFastVocoder(v4, "fp16", "cuda", buckets=(), use_compile="none")
     with pytest.raises(GsvTrtError, match="shape"):
         fast.forward_tensor(torch.zeros(1, 80, 10, device="cuda"))
     with pytest.raises(GsvTrtError, match="float32"):

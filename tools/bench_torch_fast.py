@@ -8,7 +8,9 @@ usage (from the repository root, on a GPU machine):
   python tools/bench_torch_fast.py --ref .ref/reference --rows v3:934,v3:100,v4:1000,v4:100 --out bench.jsonl
 modes (--modes, comma list): upstream-fp16, upstream-fp32, nvkernel-fp32, nvkernel-fp16 (v3 only; builds with nvcc
 at first use), eager-fp16, compile-fp16, ro-fp16 (torch.compile default / reduce-overhead of our model),
-fast-<fp16|bf16|fp32>[-ncl|-nlc][-compile|-autotune][-nograph] (this project's torch-fast runtime).
+fast-<fp16|bf16|fp32>[-ncl|-nlc][-hand|-autotune][-nograph][-fcN] (this project's torch-fast runtime: by default
+torch.compile'd before capture; -hand: hand fusion only; -autotune: max-autotune-no-cudagraphs; fcN: v4 stages of
+<= N channels use the fused Triton resblock convs).
 """
 
 from __future__ import annotations
@@ -27,16 +29,16 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from gsv_trt.models import load_vocoder  # noqa: E402
-from gsv_trt.runtime.torch_eager import DTYPES, TorchEagerVocoder  # noqa: E402
-from gsv_trt.runtime.torch_fast import TorchFastVocoder  # noqa: E402
+from gsv_trt.models import load_vocoder
+from gsv_trt.runtime.torch_eager import DTYPES, TorchEagerVocoder
+from gsv_trt.runtime.torch_fast import DEFAULT_BUCKETS, TorchFastVocoder
 
-DEFAULT_MODES = ("upstream-fp16,nvkernel-fp32,compile-fp16,ro-fp16,fast-fp16")
-V3_UPSTREAM_CFG = dict(resblock="1", upsample_rates=[4, 4, 2, 2, 2, 2], upsample_kernel_sizes=[8, 8, 4, 4, 4, 4],
-                       upsample_initial_channel=1536, resblock_kernel_sizes=[3, 7, 11],
-                       resblock_dilation_sizes=[[1, 3, 5]] * 3, use_tanh_at_final=False, use_bias_at_final=False,
-                       activation="snakebeta", snake_logscale=True, num_mels=100, sampling_rate=24000, hop_size=256,
-                       n_fft=1024, win_size=1024, fmin=0, fmax=None)
+DEFAULT_MODES = "upstream-fp16,fast-fp16,fast-fp16-hand,nvkernel-fp32,ro-fp16"
+V3_UPSTREAM_CFG = {"resblock": "1", "upsample_rates": [4, 4, 2, 2, 2, 2], "upsample_kernel_sizes": [8, 8, 4, 4, 4, 4],
+                   "upsample_initial_channel": 1536, "resblock_kernel_sizes": [3, 7, 11],
+                   "resblock_dilation_sizes": [[1, 3, 5]] * 3, "use_tanh_at_final": False, "use_bias_at_final": False,
+                   "activation": "snakebeta", "snake_logscale": True, "num_mels": 100, "sampling_rate": 24000,
+                   "hop_size": 256, "n_fft": 1024, "win_size": 1024, "fmin": 0, "fmax": None}
 
 
 def cuda_time(fn, x, n: int, warm: int = 3) -> tuple[float, float]:
@@ -59,8 +61,14 @@ def upstream_model(ref: Path, version: str, state: dict, kernel: bool = False) -
     """Upstream's own class (GPT-SoVITS, or NVIDIA's with the fused kernel) holding our weights."""
     if kernel:
         sys.path.insert(0, str(ref / "nvidia_bigvgan_kernel"))  # NVIDIA's code imports absolutely
-        from bigvgan import BigVGAN as NvBigVGAN
-        from env import AttrDict
+        # its class statement still passes the Hugging Face hub mixin's keywords, but the trimmed copy has no mixin:
+        # accept and drop them for the import only
+        torch.nn.Module.__init_subclass__ = classmethod(lambda cls, **hub_keywords: None)
+        try:
+            from bigvgan import BigVGAN as NvBigVGAN
+            from env import AttrDict
+        finally:
+            del torch.nn.Module.__init_subclass__
 
         model = NvBigVGAN(AttrDict(V3_UPSTREAM_CFG), use_cuda_kernel=True)
     else:
@@ -84,7 +92,7 @@ def quality(y: torch.Tensor, ref: torch.Tensor) -> dict:
     err = (y - ref).pow(2).sum()
     snr = 10 * torch.log10(ref.pow(2).sum() / err.clamp_min(1e-30)).item()
     cos = (torch.dot(y, ref) / (y.norm() * ref.norm()).clamp_min(1e-30)).item()
-    return dict(snr_db=round(snr, 1), cosine=round(cos, 6), finite=bool(torch.isfinite(y).all()))
+    return {"snr_db": round(snr, 1), "cosine": round(cos, 6), "finite": bool(torch.isfinite(y).all())}
 
 
 def make_mode(mode: str, loaded, ref_dir: Path):
@@ -113,11 +121,12 @@ def make_mode(mode: str, loaded, ref_dir: Path):
                 return compiled(mel.to(dtype)).float()
     elif mode.startswith("fast-"):
         parts = mode.split("-")
-        compile_mode = ("default" if "compile" in parts else
-                        "max-autotune-no-cudagraphs" if "autotune" in parts else "none")
-        vocoder = TorchFastVocoder(loaded, prec, "cuda", buckets=() if "nograph" in parts else
-                                   (64, 128, 256, 512, 768, 1024, 1536, 2048),
-                                   use_compile=compile_mode, layout="ncl" if "ncl" in parts else "nlc")
+        compile_mode = ("none" if "hand" in parts else
+                        "max-autotune-no-cudagraphs" if "autotune" in parts else "default")
+        fc = [int(p[2:]) for p in parts if p.startswith("fc") and p[2:].isdigit()]
+        vocoder = TorchFastVocoder(loaded, prec, "cuda", buckets=() if "nograph" in parts else DEFAULT_BUCKETS,
+                                   use_compile=compile_mode, layout="ncl" if "ncl" in parts else "nlc",
+                                   **({"fused_conv_channels": fc[0]} if fc else {}))
         fn = vocoder.forward_tensor
         extra["vocoder"] = vocoder
     else:
@@ -137,11 +146,11 @@ def main() -> None:
     args = parser.parse_args()
     import triton
 
-    env = dict(gpu=torch.cuda.get_device_name(), torch=torch.__version__, triton=triton.__version__,
-               cudnn=torch.backends.cudnn.version(), python=platform.python_version(),
-               date=time.strftime("%Y-%m-%d"))
+    env = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__, "triton": triton.__version__,
+           "cudnn": torch.backends.cudnn.version(), "python": platform.python_version(),
+           "date": time.strftime("%Y-%m-%d")}
     print(json.dumps(env), flush=True)
-    out = open(args.out, "a") if args.out else None
+    records = []
     rows = [(r.split(":")[0], int(r.split(":")[1])) for r in args.rows.split(",")]
     modes = args.modes.split(",")
     torch.manual_seed(0)
@@ -174,20 +183,17 @@ def main() -> None:
                            weights=loaded.provenance)
                 if "vocoder" in extra:
                     rec["capture_s"] = {f"b{b}x{t}": round(s, 2) for (b, t), s in extra["vocoder"].capture_seconds.items()}
-                line = json.dumps(rec)
-                print(line, flush=True)
-                if out:
-                    out.write(line + "\n")
-                    out.flush()
+                records.append(rec)
+                print(json.dumps(rec), flush=True)
+                if args.out:
+                    with open(args.out, "a") as out:
+                        out.write(json.dumps(rec) + "\n")
             del fn, extra
             torch.cuda.empty_cache()
-    print("\n{:<4} {:>6} {:<28} {:>9} {:>8} {:>8}".format("ver", "frames", "mode", "median_ms", "xRT", "SNR_dB"))
-    if args.out:
-        for line in open(args.out):
-            r = json.loads(line)
-            if "mode" in r:
-                print("{:<4} {:>6} {:<28} {:>9} {:>8} {:>8}".format(r["version"], r["frames"], r["mode"],
-                                                                   r["median_ms"], r["x_realtime"], r["snr_db"]))
+    row = "{:<4} {:>6} {:<28} {:>9} {:>8} {:>8}"
+    print("\n" + row.format("ver", "frames", "mode", "median_ms", "xRT", "SNR_dB"))
+    for r in records:
+        print(row.format(r["version"], r["frames"], r["mode"], r["median_ms"], r["x_realtime"], r["snr_db"]))
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ if triton is not None:
         return y + inv_b * s * s
 
     @triton.jit
-    def _tile(x_row, y_row, c_x, c_y, cm, base, up, dn, a, inv_b, L, L_buf, sxt, syt,
+    def _tile(x_row, y_row, c_x, c_y, cm, base, up, dn, a, inv_b, xb, L, L_buf, sxt, syt,
               R: tl.constexpr, EDGE: tl.constexpr, FAST_SIN: tl.constexpr):
         # xs[t] = x[base + t - 5]: the inputs outputs base..base+R-1 need (clamped to [0, L) near the edges)
         xs = ()
@@ -69,7 +69,7 @@ if triton is not None:
             if EDGE:
                 idx = tl.minimum(tl.maximum(idx, 0), L - 1)
             v = tl.load(x_row + idx[:, None] * sxt + c_x[None, :], mask=cm[None, :], other=0.0)
-            xs = xs + (v.to(tl.float32),)
+            xs = xs + (v.to(tl.float32) + xb,)
         if EDGE:
             # upstream pads the activated 2x signal by replication: z[m<0] = z[0], z[m>2L-1] = z[2L-1]
             zl = tl.zeros_like(xs[0])
@@ -77,8 +77,8 @@ if triton is not None:
             for q in tl.static_range(6):
                 il = tl.maximum(tl.minimum(L - 1, 2 - q), 0)
                 ir = tl.maximum(tl.minimum(L + 2 - q, L - 1), 0)
-                vl = tl.load(x_row + il * sxt + c_x[None, :], mask=cm[None, :], other=0.0).to(tl.float32)
-                vr = tl.load(x_row + ir * sxt + c_x[None, :], mask=cm[None, :], other=0.0).to(tl.float32)
+                vl = tl.load(x_row + il * sxt + c_x[None, :], mask=cm[None, :], other=0.0).to(tl.float32) + xb
+                vr = tl.load(x_row + ir * sxt + c_x[None, :], mask=cm[None, :], other=0.0).to(tl.float32) + xb
                 zl += up[2 * q + 1] * vl
                 zr += up[2 * q] * vr
             zl = _snake(zl, a, inv_b, FAST_SIN)
@@ -120,7 +120,7 @@ if triton is not None:
             tl.store(y_row + n[:, None] * syt + c_y[None, :], out.to(y_row.dtype.element_ty), mask=smask)
 
     @triton.jit(do_not_specialize=["C", "L_buf", "rate", "sxb", "syb"])
-    def aa_snake_kernel(x_ptr, y_ptr, up_ptr, dn_ptr, alpha_ptr, beta_ptr, valid_ptr, C, L_buf, rate,
+    def aa_snake_kernel(x_ptr, y_ptr, up_ptr, dn_ptr, alpha_ptr, beta_ptr, bias_ptr, valid_ptr, C, L_buf, rate,
                         sxb, sxc, sxt, syb, syc, syt,
                         BLOCK_T: tl.constexpr, BLOCK_C: tl.constexpr, R: tl.constexpr, FAST_SIN: tl.constexpr):
         pid_t = tl.program_id(0)
@@ -129,6 +129,7 @@ if triton is not None:
         c = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
         cm = c < C
         a = tl.exp(tl.load(alpha_ptr + c, mask=cm, other=0.0).to(tl.float32))[None, :]
+        xb = tl.load(bias_ptr + c, mask=cm, other=0.0).to(tl.float32)[None, :]  # the previous conv's bias
         # 1e-9: models.activation.SNAKE_EPS
         inv_b = (1.0 / (tl.exp(tl.load(beta_ptr + c, mask=cm, other=0.0).to(tl.float32)) + 1e-9))[None, :]
         up = ()
@@ -144,9 +145,9 @@ if triton is not None:
         c_x = c.to(tl.int64) * sxc
         c_y = c.to(tl.int64) * syc
         if (n0 >= 5) & (n0 + BLOCK_T * R + 5 <= L):
-            _tile(x_row, y_row, c_x, c_y, cm, base, up, dn, a, inv_b, L, L_buf, sxt, syt, R, False, FAST_SIN)
+            _tile(x_row, y_row, c_x, c_y, cm, base, up, dn, a, inv_b, xb, L, L_buf, sxt, syt, R, False, FAST_SIN)
         else:
-            _tile(x_row, y_row, c_x, c_y, cm, base, up, dn, a, inv_b, L, L_buf, sxt, syt, R, True, FAST_SIN)
+            _tile(x_row, y_row, c_x, c_y, cm, base, up, dn, a, inv_b, xb, L, L_buf, sxt, syt, R, True, FAST_SIN)
 
     @triton.jit
     def zero_tail_kernel(x_ptr, valid_ptr, C, L_buf, rate, sxb, sxc, sxt, BLOCK: tl.constexpr):
@@ -184,12 +185,15 @@ def _as_bct(x: torch.Tensor) -> torch.Tensor:
 
 def fused_activation(x: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, up_filter: torch.Tensor,
                      down_filter: torch.Tensor, valid: torch.Tensor | None = None, rate: int = 1,
+                     bias: torch.Tensor | None = None,
                      tile: tuple[int, int, int, int] | None = None) -> torch.Tensor:
-    """Anti-aliased SnakeBeta of ``x`` (fp16/bf16/fp32, [B,C,T] or [B,C,1,T], time- or channel-contiguous).
+    """Anti-aliased SnakeBeta of ``x + bias`` (fp16/bf16/fp32, [B,C,T] or [B,C,1,T], time- or channel-contiguous).
 
     ``alpha``/``beta`` are the log-scale per-channel parameters, the filters the 12-tap FIRs of the module's
-    buffers. With ``valid`` (int32 device tensor [1] holding a frame count) only the first ``valid*rate`` samples
-    are real: they are computed as if the signal ended there and the rest of the output is zero.
+    buffers. ``bias`` (per channel, optional) is the bias of the conv that produced ``x``, added here instead of
+    in a pass of its own. With ``valid`` (int32 device tensor [1] holding a frame count) only the first
+    ``valid*rate`` samples are real: they are computed as if the signal ended there and the rest of the output
+    is zero.
     Returns a new tensor with the shape, dtype and strides of ``x``.
     """
     reason = needs_gpu_reason(x)
@@ -204,6 +208,8 @@ def fused_activation(x: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, u
         raise GsvTrtError(f"fused activation: {channels} channels but alpha/beta have {alpha.numel()}/{beta.numel()}")
     if valid is None:
         valid, rate = torch.full((1,), length, dtype=torch.int32, device=x.device), 1
+    if bias is None:
+        bias = torch.zeros(channels, dtype=torch.float32, device=x.device)
     if xv[0].numel() >= 2**31:
         raise GsvTrtError(f"fused activation: {channels}x{length} samples per batch item exceed int32 indexing")
     y = torch.empty_like(x)
@@ -214,7 +220,7 @@ def fused_activation(x: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, u
         block_c = min(block_c, 1 << (channels - 1).bit_length())
     grid = (-(-length // (block_t * r)), -(-channels // block_c), batch)
     with torch.cuda.device(x.device):
-        aa_snake_kernel[grid](xv, yv, up_filter, down_filter, alpha, beta, valid, channels, length, rate,
+        aa_snake_kernel[grid](xv, yv, up_filter, down_filter, alpha, beta, bias, valid, channels, length, rate,
                               *xv.stride(), *yv.stride(), BLOCK_T=block_t, BLOCK_C=block_c, R=r,
                               FAST_SIN=x.dtype != torch.float32, num_warps=warps)
     return y
@@ -236,8 +242,8 @@ def zero_tail_(x: torch.Tensor, valid: torch.Tensor, rate: int) -> torch.Tensor:
 
 
 # Custom ops, so torch.compile treats the kernels as opaque calls and CUDA graphs capture them like any other.
-def _aa_snake_impl(x, alpha, beta, up, down, valid, rate):
-    return fused_activation(x, alpha, beta, up, down, valid, rate)
+def _aa_snake_impl(x, alpha, beta, up, down, valid, rate, bias):
+    return fused_activation(x, alpha, beta, up, down, valid, rate, bias)
 
 
 def _zero_tail_impl(x, valid, rate):
@@ -246,8 +252,9 @@ def _zero_tail_impl(x, valid, rate):
 
 aa_snake_op = torch.library.custom_op(
     "gsv_trt::aa_snake", _aa_snake_impl, mutates_args=(),
-    schema="(Tensor x, Tensor alpha, Tensor beta, Tensor up, Tensor down, Tensor valid, int rate) -> Tensor")
-aa_snake_op.register_fake(lambda x, alpha, beta, up, down, valid, rate: torch.empty_like(x))
+    schema="(Tensor x, Tensor alpha, Tensor beta, Tensor up, Tensor down, Tensor valid, int rate, Tensor bias) "
+           "-> Tensor")
+aa_snake_op.register_fake(lambda x, alpha, beta, up, down, valid, rate, bias: torch.empty_like(x))
 zero_tail_op = torch.library.custom_op("gsv_trt::zero_tail_", _zero_tail_impl, mutates_args=("x",),
                                        schema="(Tensor(a!) x, Tensor valid, int rate) -> ()")
 zero_tail_op.register_fake(lambda x, valid, rate: None)
@@ -258,11 +265,15 @@ class FusedActivation1d(nn.Module):
 
     ``valid`` is shared with the runtime that owns this module: a device int32 [1] frame count; ``rate`` is this
     activation's samples per frame, so the kernel knows where the real signal ends inside a padded buffer.
+    ``input_bias``: the bias of the conv feeding this activation, when that conv runs without it.
     """
 
-    def __init__(self, act: Activation1d, rate: int, valid: torch.Tensor):
+    def __init__(self, act: Activation1d, rate: int, valid: torch.Tensor, input_bias: torch.Tensor | None = None):
         super().__init__()
         self.rate = rate
+        channels = act.act.alpha.numel()
+        bias = torch.zeros(channels) if input_bias is None else input_bias.detach().float().clone()
+        self.register_buffer("input_bias", bias)
         self.register_buffer("alpha", act.act.alpha.detach().float().clone())
         self.register_buffer("beta", act.act.beta.detach().float().clone())
         self.register_buffer("up", act.upsample.filter.detach().float().reshape(-1).clone())
@@ -270,4 +281,4 @@ class FusedActivation1d(nn.Module):
         self.valid = valid
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return aa_snake_op(x, self.alpha, self.beta, self.up, self.down, self.valid, self.rate)
+        return aa_snake_op(x, self.alpha, self.beta, self.up, self.down, self.valid, self.rate, self.input_bias)

@@ -65,7 +65,9 @@ if triton is not None:
 
 def default_tile(cin: int, cout: int) -> tuple[int, int, int, int, int]:
     """(BLOCK_L, BLOCK_N, BLOCK_K, num_warps, num_stages) for a channel count; see docs/torch-fast.md."""
-    return 128, min(cout, 128), min(cin, 64), 8 if cout >= 128 else 4, 3
+    if cout <= 16:
+        return 128, cout, min(cin, 64), 4, 3
+    return 64, min(cout, 128), min(cin, 64), 4, 3
 
 
 def conv1d_nlc(x: torch.Tensor, weight_kcn: torch.Tensor, bias: torch.Tensor, dilation: int, padding: int,

@@ -68,7 +68,7 @@ class FastConv(nn.Module):
     """
 
     def __init__(self, conv: nn.Conv1d | nn.ConvTranspose1d, dtype: torch.dtype, layout: str,
-                 valid: torch.Tensor | None = None, zero: str | None = None, rate: int = 1):
+                 valid: torch.Tensor | None = None, zero: str | None = None, rate: int = 1, bias: bool = True):
         super().__init__()
         self.transposed = isinstance(conv, nn.ConvTranspose1d)
         self.layout = layout
@@ -80,12 +80,12 @@ class FastConv(nn.Module):
         if layout == "nlc":
             weight = weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
         self.register_buffer("weight", weight)
-        self.register_buffer("bias", None if conv.bias is None else conv.bias.detach().to(dtype))
+        self.register_buffer("bias", None if conv.bias is None or not bias else conv.bias.detach().to(dtype))
         self.valid, self.zero, self.rate = valid, zero, rate
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.zero == "input":
-            torch.ops.gsv_trt.zero_tail_(x, self.valid, self.rate)
+            x = _zero_tail(x, self.valid, self.rate)
         if self.layout == "nlc":
             x4 = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
             if self.transposed:
@@ -100,8 +100,18 @@ class FastConv(nn.Module):
         else:
             y = F.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
         if self.zero == "output":
-            torch.ops.gsv_trt.zero_tail_(y, self.valid, self.rate)
+            y = _zero_tail(y, self.valid, self.rate)
         return y
+
+
+def _zero_tail(x: torch.Tensor, valid: torch.Tensor, rate: int) -> torch.Tensor:
+    """``x`` with samples past ``valid*rate`` zeroed: in place by a kernel that touches only the tail when eager,
+    as a mask torch.compile can fuse into the neighbouring elementwise ops when compiling."""
+    if torch.compiler.is_compiling():
+        keep = torch.arange(x.shape[-1], device=x.device) < valid * rate
+        return torch.where(keep, x, torch.zeros((), dtype=x.dtype, device=x.device))
+    torch.ops.gsv_trt.zero_tail_(x, valid, rate)
+    return x
 
 
 def build_fast_model(loaded: LoadedVocoder, dtype: torch.dtype, layout: str, valid: torch.Tensor,
@@ -122,8 +132,8 @@ def build_fast_model(loaded: LoadedVocoder, dtype: torch.dtype, layout: str, val
     cfg = model.cfg
     rates = [math.prod(cfg.upsample_rates[: i + 1]) for i in range(len(cfg.upsample_rates))]  # after stage i
 
-    def conv(module: nn.Module, zero: str | None = None, rate: int = 1) -> FastConv:
-        return FastConv(module, dtype, layout, valid, zero, rate)
+    def conv(module: nn.Module, zero: str | None = None, rate: int = 1, bias: bool = True) -> FastConv:
+        return FastConv(module, dtype, layout, valid, zero, rate, bias)
 
     if isinstance(model, BigVGAN):
         # activations clamp at the edge and zero the tail, so only the upsamplers' inputs (a stage's mean of
@@ -133,9 +143,12 @@ def build_fast_model(loaded: LoadedVocoder, dtype: torch.dtype, layout: str, val
             up[0] = conv(up[0], "input", rates[i - 1] if i else 1)
         for j, block in enumerate(model.resblocks):
             rate = rates[j // model.num_kernels]
-            block.convs1 = nn.ModuleList(conv(c) for c in block.convs1)
+            # convs1 feed an activation only: their bias is added inside the activation kernel
+            acts = [FusedActivation1d(a, rate, valid, block.convs1[i // 2].bias if i % 2 else None)
+                    for i, a in enumerate(block.activations)]
+            block.convs1 = nn.ModuleList(conv(c, bias=False) for c in block.convs1)
             block.convs2 = nn.ModuleList(conv(c) for c in block.convs2)
-            block.activations = nn.ModuleList(FusedActivation1d(a, rate, valid) for a in block.activations)
+            block.activations = nn.ModuleList(acts)
         model.activation_post = FusedActivation1d(model.activation_post, rates[-1], valid)
         model.conv_post = conv(model.conv_post)
     elif isinstance(model, Generator) and layout == "nlc":
@@ -181,10 +194,16 @@ class _Captured:
 
 
 class TorchFastVocoder:
-    """mel float32 [B, 100, T] -> wav float32 [B, 1, hop*T] through the fused, graph-captured model."""
+    """mel float32 [B, 100, T] -> wav float32 [B, 1, hop*T] through the fused, graph-captured model.
+
+    ``use_compile="default"`` (the default) runs torch.compile over the swapped model before capture: it fuses
+    the remaining elementwise work (bias adds, residual sums, tail masks) and was faster than the hand path alone
+    on every measured row (docs/torch-fast.md), at ~15-20 s of compile per bucket on first use. ``"none"`` keeps
+    the hand path: a few seconds per bucket.
+    """
 
     def __init__(self, loaded: LoadedVocoder, precision: str = "fp16", device: str | torch.device = "cuda",
-                 buckets: Sequence[int] = DEFAULT_BUCKETS, use_compile: str = "none", layout: str = "nlc",
+                 buckets: Sequence[int] = DEFAULT_BUCKETS, use_compile: str = "default", layout: str = "nlc",
                  fused_conv_channels: int = FUSED_CONV_CHANNELS):
         from .fused_activation import needs_gpu_reason
 
@@ -200,7 +219,7 @@ class TorchFastVocoder:
             raise GsvTrtError(f"compile mode {use_compile!r}: expected one of {', '.join(COMPILE_MODES)}")
         self.dtype = DTYPES[precision]
         self.hop = loaded.spec.hop
-        self.buckets = tuple(sorted(set(int(b) for b in buckets)))
+        self.buckets = tuple(sorted({int(b) for b in buckets}))
         self.layout, self.use_compile = layout, use_compile
         self._valid = torch.ones(1, dtype=torch.int32, device=self.device)
         self.model = build_fast_model(loaded, self.dtype, layout, self._valid, fused_conv_channels)
