@@ -153,3 +153,11 @@ def test_gpu_suite_times_device_tensors_and_reads_memory(small):
         assert r.info.device == torch.cuda.get_device_name() and r.io == "device tensors in/out"
         assert r.lengths[0].timing.method == "cuda-events" and r.peak_gpu_mib > 0
         assert [t.batch for t in r.lengths[0].throughput] == [1, 2]
+
+
+def test_runtime_names_take_short_aliases():
+    from gsv_trt.commands._bench_options import runtimes_list
+
+    assert runtimes_list("torch,trt") == ("torch-fast", "tensorrt")
+    with pytest.raises(Exception, match="expected a comma list"):
+        runtimes_list("tensorflow")

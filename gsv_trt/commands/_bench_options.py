@@ -7,10 +7,11 @@ from pathlib import Path
 
 # bench.suite.RUNTIME_NAMES, spelled out here so that `gsv-trt --help` does not import torch (tests check they agree)
 RUNTIMES = ("torch-eager", "onnxruntime", "tensorrt", "torch-fast")
+ALIASES = {"torch": "torch-fast", "trt": "tensorrt", "ort": "onnxruntime"}
 
 
 def runtimes_list(text: str) -> tuple[str, ...]:
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    names = tuple(ALIASES.get(n.strip(), n.strip()) for n in text.split(",") if n.strip())
     unknown = [n for n in names if n not in RUNTIMES]
     if unknown or not names:
         raise argparse.ArgumentTypeError(f"{text!r}: expected a comma list of {', '.join(RUNTIMES)}")
@@ -40,7 +41,8 @@ def add_suite_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--warmup", type=int, default=None, help="untimed-in-statistics warm-up calls (3 GPU, 1 CPU)")
     group.add_argument("--max-batch", type=int, default=None, help="throughput up to this batch (8 GPU, 1 CPU)")
     group.add_argument("--runtimes", type=runtimes_list, default=RUNTIMES, metavar="LIST",
-                       help=f"which runtimes to run (default all: {','.join(RUNTIMES)}); naming onnxruntime on a "
+                       help=f"which runtimes to run (default all: {','.join(RUNTIMES)}; 'torch' = torch-fast, "
+                            "'trt' = tensorrt); naming onnxruntime on a "
                             "GPU machine runs it even without its CUDA provider")
     group.add_argument("--quick", action="store_true",
                        help="smoke run: one 0.25 s length, 2 repeats, 1 s quality clips")
