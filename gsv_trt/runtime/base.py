@@ -32,10 +32,11 @@ class Vocoder(Protocol):
 
 
 def validate_mel(mel: object, min_frames: int = 1, max_frames: int | None = None, max_batch: int | None = None,
-                 name: str = "mel") -> None:
+                 name: str = "mel", check_finite: bool = True) -> None:
     """Refuse what no vocoder can take: wrong rank/bands/dtype, empty, out-of-range T or B, NaN/Inf.
 
-    Works on numpy arrays and torch tensors alike (anything with .shape, .dtype and a finiteness check).
+    Works on numpy arrays and torch tensors alike (anything with .shape, .dtype and a finiteness check). On a CUDA
+    tensor the finiteness check costs a device sync, so device-tensor hot paths pass ``check_finite=False``.
     """
     shape = tuple(getattr(mel, "shape", ()))
     if len(shape) != 3 or shape[1] != MEL_BANDS:
@@ -50,6 +51,8 @@ def validate_mel(mel: object, min_frames: int = 1, max_frames: int | None = None
         raise GsvTrtError(f"{name}: T={frames} frames is outside the supported range [{min_frames}, {max_frames}]")
     if max_batch is not None and batch > max_batch:
         raise GsvTrtError(f"{name}: batch {batch} exceeds the maximum {max_batch}")
+    if not check_finite:
+        return
     if isinstance(mel, np.ndarray):
         finite = bool(np.isfinite(mel).all())
     else:

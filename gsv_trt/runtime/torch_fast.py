@@ -274,7 +274,7 @@ class TorchFastVocoder:
 
     def forward_tensor(self, mel: torch.Tensor) -> torch.Tensor:
         """Device tensor in, device tensor out (float32, a fresh tensor), no host round-trip and no sync."""
-        _check_shape(mel)
+        validate_mel(mel, check_finite=False)  # __call__ checks finiteness on the host
         batch, _, frames = mel.shape
         mel = mel.to(self.device)
         bucket = pick_bucket(frames, self.buckets)
@@ -300,15 +300,6 @@ class TorchFastVocoder:
     def __call__(self, mel: np.ndarray) -> np.ndarray:
         validate_mel(mel)
         return self.forward_tensor(torch.from_numpy(np.ascontiguousarray(mel))).cpu().numpy()
-
-
-def _check_shape(mel: torch.Tensor) -> None:
-    """validate_mel without its finiteness check, which would cost a device sync per call (``__call__`` has it)."""
-    shape = tuple(mel.shape)
-    if len(shape) != 3 or shape[1] != MEL_BANDS or shape[0] < 1 or shape[2] < 1:
-        raise GsvTrtError(f"mel: expected shape [B, {MEL_BANDS}, T] with B, T >= 1, got {list(shape)}")
-    if mel.dtype != torch.float32:
-        raise GsvTrtError(f"mel: expected float32, got {mel.dtype}")
 
 
 def _cudnn_autotune() -> contextlib.AbstractContextManager:
