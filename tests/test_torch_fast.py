@@ -11,7 +11,7 @@ from gsv_trt.errors import GsvTrtError
 from gsv_trt.models import load_vocoder
 from gsv_trt.models.activation import Activation1d
 from gsv_trt.runtime.fused_activation import FusedActivation1d
-from gsv_trt.runtime.fused_conv import FusedResBlock1
+from gsv_trt.runtime.fused_stage import FusedStage
 from gsv_trt.runtime.torch_eager import TorchEagerVocoder
 from gsv_trt.runtime.torch_fast import FastConv, TorchFastVocoder, build_fast_model, parse_buckets, pick_bucket
 
@@ -63,11 +63,11 @@ def test_build_swaps_every_activation_and_conv_in_a_private_copy(version, layout
     assert Activation1d not in kinds and torch.nn.Conv1d not in kinds and torch.nn.ConvTranspose1d not in kinds
     convs = [m for m in fast.modules() if isinstance(m, FastConv)]
     acts = [m for m in fast.modules() if isinstance(m, FusedActivation1d)]
-    blocks = [m for m in fast.modules() if isinstance(m, FusedResBlock1)]
+    stages = [m for m in fast.modules() if isinstance(m, FusedStage)]
     assert all(m.weight.dtype == torch.float16 and m.valid is valid for m in convs)
     if version == "v3":
         # only the upsamplers' inputs need their tails cleared; activations do it for everything else
-        assert len(acts) == 18 * 6 + 1 and not blocks
+        assert len(acts) == 18 * 6 + 1 and not stages
         assert sorted((m.zero, m.rate) for m in convs if m.zero) == [("input", r) for r in (1, 4, 16, 32, 64, 128)]
         assert sorted({a.rate for a in acts}) == [4, 16, 32, 64, 128, 256]
         # convs1 feed an activation only: their bias moves into that activation's kernel
@@ -77,15 +77,24 @@ def test_build_swaps_every_activation_and_conv_in_a_private_copy(version, layout
                 assert torch.equal(block.activations[2 * i + 1].input_bias, c1.bias.float())
                 assert not block.activations[2 * i].input_bias.any()
     elif layout == "nlc":
-        # narrow stages: fused resblocks handle the edge themselves; wide stages: every cuDNN conv clears its tail
-        assert not acts and sorted({b.rate for b in blocks}) == [120, 240, 480] and len(blocks) == 9
+        # narrow stages: one fused kernel each, handling the edge itself; wide stages: every cuDNN conv clears its tail
+        assert not acts and [s.rate for s in stages] == [240, 480]  # the 32- and 16-channel stages
+        assert sum(isinstance(r, torch.nn.Identity) for r in fast.resblocks) == 6  # their weights moved
         ups = [m for m in convs if m.transposed]
-        assert [u.zero for u in ups] == ["output", "output", None, None, None]
+        assert [u.zero for u in ups] == ["output", "output", "output", None, None]
         assert fast.conv_pre.zero == "output" and fast.conv_post.zero is None
     else:
-        assert not blocks and all(m.zero == "output" for m in convs if m is not fast.conv_post)
+        assert not stages and all(m.zero == "output" for m in convs if m is not fast.conv_post)
     after = loaded.model.state_dict()
     assert all(torch.equal(before[k], after[k]) and after[k].dtype == torch.float32 for k in before)
+
+
+def test_fp32_keeps_cudnn_for_every_stage_unless_asked(v4):
+    """At fp32 cuDNN beats the fused stage kernel (docs/torch-fast.md); tests still force it to check its edges."""
+    valid = torch.ones(1, dtype=torch.int32)
+    assert not any(isinstance(m, FusedStage) for m in build_fast_model(v4, torch.float32, "nlc", valid).modules())
+    forced = build_fast_model(v4, torch.float32, "nlc", valid, fused_stage_channels=64)
+    assert sum(isinstance(m, FusedStage) for m in forced.modules()) == 3
 
 
 def test_refuses_to_start_without_a_gpu(v4):
@@ -106,7 +115,8 @@ def test_padded_graph_runs_equal_unpadded_fp32_eager(version, layout, v3, v4):
     loaded = v3 if version == "v3" else v4
     with torch.backends.cudnn.flags(enabled=True, deterministic=True, allow_tf32=False):
         eager = TorchEagerVocoder(loaded, "fp32", "cuda")
-        fast = TorchFastVocoder(loaded, "fp32", "cuda", buckets=(8, 64), use_compile="none", layout=layout)
+        fast = TorchFastVocoder(loaded, "fp32", "cuda", buckets=(8, 64), use_compile="none", layout=layout,
+                                fused_stage_channels=64)
         gen = torch.Generator().manual_seed(1)
         for frames in (37, 64, 1, 5, 70):  # padded, exact bucket, T = 1, small bucket, beyond every bucket
             mel = torch.randn(2, 100, frames, generator=gen).cuda()
@@ -124,7 +134,7 @@ def test_compiled_graphs_keep_the_padding_out_too(v4):
     """torch.compile replaces the tail-zeroing kernel by a mask it fuses; the result must not change."""
     with torch.backends.cudnn.flags(enabled=True, deterministic=True, allow_tf32=False):
         eager = TorchEagerVocoder(v4, "fp32", "cuda")
-        fast = TorchFastVocoder(v4, "fp32", "cuda", buckets=(64,), use_compile="default")
+        fast = TorchFastVocoder(v4, "fp32", "cuda", buckets=(64,), use_compile="default", fused_stage_channels=64)
         mel = torch.randn(1, 100, 37, generator=torch.Generator().manual_seed(3)).cuda()
         assert snr_db(fast.forward_tensor(mel), eager.forward_tensor(mel)) > 90
         assert "compile default" in fast.info.detail

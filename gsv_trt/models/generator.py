@@ -59,11 +59,15 @@ class Generator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv_pre(x)
         for i, up in enumerate(self.ups):
-            x = up(F.leaky_relu(x, LRELU_SLOPE))
-            blocks = self.resblocks[i * self.num_kernels : (i + 1) * self.num_kernels]
-            xs = blocks[0](x)
-            for block in blocks[1:]:
-                xs = xs + block(x)
-            x = xs / self.num_kernels
+            x = self.mrf(i, up(F.leaky_relu(x, LRELU_SLOPE)))
         x = self.conv_post(F.leaky_relu(x))
         return torch.tanh(x)
+
+    def mrf(self, stage: int, x: torch.Tensor) -> torch.Tensor:
+        """Multi-receptive-field fusion: the mean of stage ``stage``'s resblocks (a method of its own so that
+        faster runtimes can replace a whole stage)."""
+        blocks = self.resblocks[stage * self.num_kernels : (stage + 1) * self.num_kernels]
+        xs = blocks[0](x)
+        for block in blocks[1:]:
+            xs = xs + block(x)
+        return xs / self.num_kernels

@@ -39,8 +39,9 @@ from .torch_eager import DTYPES, device_name
 DEFAULT_BUCKETS = (32, 64, 128, 256, 512, 768, 1024, 1536, 2048)
 LAYOUTS = ("nlc", "ncl")  # channels-last ([B,C,1,T] conv2d, cuDNN's preferred fp16 layout) or time-contiguous
 COMPILE_MODES = ("none", "default", "max-autotune-no-cudagraphs")
-# v4 stages this narrow run fused Triton resblock convs; wider ones cuDNN (measured, docs/torch-fast.md)
-FUSED_CONV_CHANNELS = 64
+# v4 stages this narrow (16, 32 channels) run as one fused Triton kernel each at fp16/bf16; wider ones, and every
+# stage at fp32, run cuDNN convs with inductor-fused elementwise work, which measured faster there (docs/torch-fast.md)
+FUSED_STAGE_CHANNELS = 32
 
 
 def parse_buckets(text: str) -> tuple[int, ...]:
@@ -114,20 +115,35 @@ def _zero_tail(x: torch.Tensor, valid: torch.Tensor, rate: int) -> torch.Tensor:
     return x
 
 
+class FastGenerator(Generator):
+    """The v4 Generator with some stages' resblocks (and their mean) replaced by one fused module each."""
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.fused_stages = nn.ModuleList(nn.Identity() for _ in self.ups)  # Identity: not fused
+
+    def mrf(self, stage: int, x: torch.Tensor) -> torch.Tensor:
+        fused = self.fused_stages[stage]
+        return super().mrf(stage, x) if isinstance(fused, nn.Identity) else fused(x)
+
+
 def build_fast_model(loaded: LoadedVocoder, dtype: torch.dtype, layout: str, valid: torch.Tensor,
-                     fused_conv_channels: int = FUSED_CONV_CHANNELS) -> nn.Module:
+                     fused_stage_channels: int | None = None) -> nn.Module:
     """A private copy of ``loaded.model`` with fused activations and FastConvs, on ``valid``'s device.
 
     ``valid`` (int32 [1] on the GPU) is the frame count every swapped module reads at run time.
-    ``fused_conv_channels``: v4 stages up to this width use the fused Triton resblock convs (0: none).
+    ``fused_stage_channels``: v4 stages up to this width run as one fused Triton kernel (0: none; default
+    FUSED_STAGE_CHANNELS at fp16/bf16, 0 at fp32, where cuDNN is faster).
     """
     from .fused_activation import FusedActivation1d
-    from .fused_conv import FusedResBlock1
+    from .fused_stage import FusedStage, fused_stage_fits
 
     if layout not in LAYOUTS:
         raise GsvTrtError(f"layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
     src = loaded.model
-    model = type(src)(src.cfg).eval()
+    if fused_stage_channels is None:
+        fused_stage_channels = 0 if dtype == torch.float32 else FUSED_STAGE_CHANNELS
+    model = (FastGenerator if isinstance(src, Generator) else type(src))(src.cfg).eval()
     model.load_state_dict(src.state_dict())
     cfg = model.cfg
     rates = [math.prod(cfg.upsample_rates[: i + 1]) for i in range(len(cfg.upsample_rates))]  # after stage i
@@ -152,19 +168,24 @@ def build_fast_model(loaded: LoadedVocoder, dtype: torch.dtype, layout: str, val
         model.activation_post = FusedActivation1d(model.activation_post, rates[-1], valid)
         model.conv_post = conv(model.conv_post)
     elif isinstance(model, Generator) and layout == "nlc":
-        # stages of at most `fused_conv_channels` channels run their resblocks as Triton convs with leaky ReLU and
-        # the residual add folded in (they read past-the-edge input as zero and write zero tails); wider stages
-        # keep cuDNN, where clearing every conv output's tail keeps every conv input clean (lrelu(0) = 0)
+        # stages of at most `fused_stage_channels` channels run as one fused kernel (it reads past-the-edge input
+        # as zero and writes a zero tail); other stages keep cuDNN, where clearing every conv output's tail keeps
+        # every conv input clean (lrelu(0) = 0)
         model.conv_pre = conv(model.conv_pre, "output", 1)
-        fused = [model.ups[i].out_channels <= fused_conv_channels for i in range(len(model.ups))]
+        nk = model.num_kernels
+        fused = [u.out_channels <= fused_stage_channels and fused_stage_fits(model.resblocks[i * nk:(i + 1) * nk])
+                 for i, u in enumerate(model.ups)]
         model.ups = nn.ModuleList(conv(u, None if fused[i] else "output", rates[i]) for i, u in enumerate(model.ups))
-        for j, block in enumerate(model.resblocks):
-            stage = j // model.num_kernels
+        for stage, rate in enumerate(rates):
+            blocks = model.resblocks[stage * nk:(stage + 1) * nk]
             if fused[stage]:
-                model.resblocks[j] = FusedResBlock1(block, dtype, LRELU_SLOPE, rates[stage], valid)
-            else:
-                block.convs1 = nn.ModuleList(conv(c, "output", rates[stage]) for c in block.convs1)
-                block.convs2 = nn.ModuleList(conv(c, "output", rates[stage]) for c in block.convs2)
+                model.fused_stages[stage] = FusedStage(list(blocks), dtype, LRELU_SLOPE, rate, valid)
+                for j in range(stage * nk, (stage + 1) * nk):
+                    model.resblocks[j] = nn.Identity()  # weights live in the fused stage now
+                continue
+            for block in blocks:
+                block.convs1 = nn.ModuleList(conv(c, "output", rate) for c in block.convs1)
+                block.convs2 = nn.ModuleList(conv(c, "output", rate) for c in block.convs2)
         model.conv_post = conv(model.conv_post)
     elif isinstance(model, Generator):
         # leaky ReLU keeps zeros zero: clearing every conv's output tail keeps every conv input clean
@@ -204,7 +225,7 @@ class TorchFastVocoder:
 
     def __init__(self, loaded: LoadedVocoder, precision: str = "fp16", device: str | torch.device = "cuda",
                  buckets: Sequence[int] = DEFAULT_BUCKETS, use_compile: str = "default", layout: str = "nlc",
-                 fused_conv_channels: int = FUSED_CONV_CHANNELS):
+                 fused_stage_channels: int | None = None):
         from .fused_activation import needs_gpu_reason
 
         self.device = torch.device(device)
@@ -222,7 +243,7 @@ class TorchFastVocoder:
         self.buckets = tuple(sorted({int(b) for b in buckets}))
         self.layout, self.use_compile = layout, use_compile
         self._valid = torch.ones(1, dtype=torch.int32, device=self.device)
-        self.model = build_fast_model(loaded, self.dtype, layout, self._valid, fused_conv_channels)
+        self.model = build_fast_model(loaded, self.dtype, layout, self._valid, fused_stage_channels)
         self._forward = self.model
         if use_compile != "none":
             _raise_recompile_limit(len(self.buckets) + 8)
