@@ -38,8 +38,8 @@ if triton is not None:
     def _conv_pass(src, s_stride, res, r_stride, w_ptr, b_ptr, dst, dst2, y_row, sy, pos0, lv, L,
                    LO: tl.constexpr, HI: tl.constexpr, M: tl.constexpr, H: tl.constexpr,
                    K: tl.constexpr, DIL: tl.constexpr, C: tl.constexpr, CHUNK: tl.constexpr, BK: tl.constexpr,
-                   SLOPE: tl.constexpr, PRE_LRELU: tl.constexpr, HAS_RES: tl.constexpr, OUT: tl.constexpr, SCALE: tl.constexpr,
-                   DOT_PRECISION: tl.constexpr):
+                   SLOPE: tl.constexpr, PRE_LRELU: tl.constexpr, HAS_RES: tl.constexpr, OUT: tl.constexpr,
+                   SCALE: tl.constexpr, DOT_PRECISION: tl.constexpr):
         # rows LO..HI of: conv(src) + bias (+ residual), zero outside [0, lv); OUT 0: lrelu -> dst;
         # 1: -> dst (residual for the next pair) and lrelu -> dst2; 2/3/4: y = v | y + v | (y + v) * SCALE
         PAD: tl.constexpr = (K - 1) // 2 * DIL
@@ -86,7 +86,8 @@ if triton is not None:
     def _resblock(x_row, sx, y_row, sy, rbuf, abuf, bbuf, w_ptr, b_ptr, pos0, lv, L,
                   M: tl.constexpr, H: tl.constexpr, K: tl.constexpr,
                   D0: tl.constexpr, D1: tl.constexpr, D2: tl.constexpr, C: tl.constexpr, CHUNK: tl.constexpr,
-                  BK: tl.constexpr, SLOPE: tl.constexpr, OUT: tl.constexpr, SCALE: tl.constexpr, DOT_PRECISION: tl.constexpr):
+                  BK: tl.constexpr, SLOPE: tl.constexpr, OUT: tl.constexpr, SCALE: tl.constexpr,
+                  DOT_PRECISION: tl.constexpr):
         # per dilation d: x = conv2(lrelu(conv1_d(lrelu(x)))) + x; rows each pass computes shrink by what the
         # passes after it still read
         P: tl.constexpr = (K - 1) // 2

@@ -2,13 +2,13 @@
 CUDA graphs captured per shape bucket. Runs where TensorRT cannot (e.g. TensorRT-RTX on compute capability 9.0).
 
 Same models as everywhere else: a private copy of the loaded model with its modules swapped in place (each
-``Activation1d`` for the Triton kernel, each conv for a layout-aware one, v4's resblocks for fused Triton convs),
-so the model's own ``forward`` runs.
+``Activation1d`` for the Triton kernel, each conv for a layout-aware one, v4's narrow stages for one fused Triton
+kernel each), so the model's own ``forward`` runs.
 
 Buckets: an input of T frames runs in the graph of the smallest bucket >= T. The mel is zero-padded to the
 bucket and a device-side frame count tells every layer where the real signal ends: the fused activations clamp
 their replicate padding there and write zeros past it; convs whose inputs do not pass through an activation get
-the tail of their input (v3 upsamplers) or output (v4 conv_pre) zeroed; the fused v4 resblock convs read past the
+the tail of their input (v3 upsamplers) or output (v4 cuDNN convs) zeroed; the fused v4 stages read past the
 edge as zero and write zero tails themselves. Every conv therefore sees what it would see in an
 un-padded run, and the trimmed output equals eager's up to rounding (tests/test_torch_fast.py checks it).
 Inputs longer than the largest bucket run the same model uncaptured at their exact length.
@@ -32,6 +32,7 @@ from ..errors import GsvTrtError
 from ..models import LoadedVocoder
 from ..models.activation import Activation1d
 from ..models.bigvgan import BigVGAN
+from ..models.config import GeneratorConfig
 from ..models.generator import LRELU_SLOPE, Generator
 from .base import MEL_BANDS, RuntimeInfo, validate_mel
 from .torch_eager import DTYPES, device_name
@@ -118,7 +119,7 @@ def _zero_tail(x: torch.Tensor, valid: torch.Tensor, rate: int) -> torch.Tensor:
 class FastGenerator(Generator):
     """The v4 Generator with some stages' resblocks (and their mean) replaced by one fused module each."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg: GeneratorConfig):
         super().__init__(cfg)
         self.fused_stages = nn.ModuleList(nn.Identity() for _ in self.ups)  # Identity: not fused
 
