@@ -37,26 +37,30 @@ if triton is not None:
     @triton.jit
     def _conv_pass(src, s_stride, res, r_stride, w_ptr, b_ptr, dst, dst2, y_row, sy, pos0, lv, L,
                    LO: tl.constexpr, HI: tl.constexpr, M: tl.constexpr, H: tl.constexpr,
-                   K: tl.constexpr, DIL: tl.constexpr, C: tl.constexpr, CHUNK: tl.constexpr, BK: tl.constexpr,
-                   SLOPE: tl.constexpr, PRE_LRELU: tl.constexpr, HAS_RES: tl.constexpr, OUT: tl.constexpr,
+                   K: tl.constexpr, DIL: tl.constexpr, C: tl.constexpr, CHUNK: tl.constexpr,
+                   SLOPE: tl.constexpr, FROM_INPUT: tl.constexpr, HAS_RES: tl.constexpr, OUT: tl.constexpr,
                    SCALE: tl.constexpr, DOT_PRECISION: tl.constexpr):
         # rows LO..HI of: conv(src) + bias (+ residual), zero outside [0, lv); OUT 0: lrelu -> dst;
-        # 1: -> dst (residual for the next pair) and lrelu -> dst2; 2/3/4: y = v | y + v | (y + v) * SCALE
+        # 1: -> dst (residual for the next pair) and lrelu -> dst2; 2/3/4: y = v | y + v | (y + v) * SCALE.
+        # FROM_INPUT: src is the stage input (masked at the signal's edges, leaky ReLU on load); otherwise src
+        # is scratch, read unmasked: rows a pass reads beyond what the previous pass computed only feed rows
+        # no later pass keeps, and the slot's guard rows keep those reads inside the allocation
         PAD: tl.constexpr = (K - 1) // 2 * DIL
         ch = tl.arange(0, C)
         bias = tl.load(b_ptr + ch).to(tl.float32)
-        KC: tl.constexpr = K * C
         for c0 in range(LO // CHUNK * CHUNK, HI, CHUNK):
             rows = c0 + tl.arange(0, CHUNK)
             acc = tl.zeros([CHUNK, C], dtype=tl.float32)
-            for j0 in range(0, KC, BK):  # im2col columns j = tap * C + input channel, BK at a time
-                j = j0 + tl.arange(0, BK)
-                r = rows[:, None] + ((j // C) * DIL - PAD)[None, :]
-                ok = (r >= 0) & (r < M) & (pos0 + r >= 0) & (pos0 + r < lv) & (j < KC)[None, :]
-                a = tl.load(src + r * s_stride + (j % C)[None, :], mask=ok, other=0.0)
-                if PRE_LRELU:
+            for tap in range(K):  # implicit GEMM: one [CHUNK, C] x [C, C] product per tap
+                r = rows + (tap * DIL - PAD)
+                if FROM_INPUT:
+                    at = pos0 + r
+                    a = tl.load(src + r[:, None] * s_stride + ch[None, :], mask=((at >= 0) & (at < lv))[:, None],
+                                other=0.0)
                     a = tl.where(a > 0, a, a * SLOPE)
-                wk = tl.load(w_ptr + j[:, None] * C + ch[None, :], mask=(j < KC)[:, None], other=0.0)
+                else:
+                    a = tl.load(src + r[:, None] * C + ch[None, :])
+                wk = tl.load(w_ptr + (tap * C + ch[:, None]) * C + ch[None, :])
                 acc = tl.dot(a, wk, acc, input_precision=DOT_PRECISION)
             acc += bias[None, :]
             pos = pos0 + rows
@@ -86,8 +90,7 @@ if triton is not None:
     def _resblock(x_row, sx, y_row, sy, rbuf, abuf, bbuf, w_ptr, b_ptr, pos0, lv, L,
                   M: tl.constexpr, H: tl.constexpr, K: tl.constexpr,
                   D0: tl.constexpr, D1: tl.constexpr, D2: tl.constexpr, C: tl.constexpr, CHUNK: tl.constexpr,
-                  BK: tl.constexpr, SLOPE: tl.constexpr, OUT: tl.constexpr, SCALE: tl.constexpr,
-                  DOT_PRECISION: tl.constexpr):
+                  SLOPE: tl.constexpr, OUT: tl.constexpr, SCALE: tl.constexpr, DOT_PRECISION: tl.constexpr):
         # per dilation d: x = conv2(lrelu(conv1_d(lrelu(x)))) + x; rows each pass computes shrink by what the
         # passes after it still read
         P: tl.constexpr = (K - 1) // 2
@@ -99,29 +102,30 @@ if triton is not None:
         R1: tl.constexpr = R2 + P * D1
         R0: tl.constexpr = R1 + P
         _conv_pass(x_row, sx, x_row, sx, w_ptr, b_ptr, bbuf, bbuf, y_row, sy, pos0, lv, L, H - R0, M - H + R0,
-                   M, H, K, D0, C, CHUNK, BK, SLOPE, True, False, 0, SCALE, DOT_PRECISION)
+                   M, H, K, D0, C, CHUNK, SLOPE, True, False, 0, SCALE, DOT_PRECISION)
         _conv_pass(bbuf, C, x_row, sx, w_ptr + KK, b_ptr + C, rbuf, abuf, y_row, sy, pos0, lv, L, H - R1,
-                   M - H + R1, M, H, K, 1, C, CHUNK, BK, SLOPE, False, True, 1, SCALE, DOT_PRECISION)
+                   M - H + R1, M, H, K, 1, C, CHUNK, SLOPE, False, True, 1, SCALE, DOT_PRECISION)
         _conv_pass(abuf, C, x_row, sx, w_ptr + 2 * KK, b_ptr + 2 * C, bbuf, bbuf, y_row, sy, pos0, lv, L, H - R2,
-                   M - H + R2, M, H, K, D1, C, CHUNK, BK, SLOPE, False, False, 0, SCALE, DOT_PRECISION)
+                   M - H + R2, M, H, K, D1, C, CHUNK, SLOPE, False, False, 0, SCALE, DOT_PRECISION)
         _conv_pass(bbuf, C, rbuf, C, w_ptr + 3 * KK, b_ptr + 3 * C, rbuf, abuf, y_row, sy, pos0, lv, L, H - R3,
-                   M - H + R3, M, H, K, 1, C, CHUNK, BK, SLOPE, False, True, 1, SCALE, DOT_PRECISION)
+                   M - H + R3, M, H, K, 1, C, CHUNK, SLOPE, False, True, 1, SCALE, DOT_PRECISION)
         _conv_pass(abuf, C, x_row, sx, w_ptr + 4 * KK, b_ptr + 4 * C, bbuf, bbuf, y_row, sy, pos0, lv, L, H - R4,
-                   M - H + R4, M, H, K, D2, C, CHUNK, BK, SLOPE, False, False, 0, SCALE, DOT_PRECISION)
+                   M - H + R4, M, H, K, D2, C, CHUNK, SLOPE, False, False, 0, SCALE, DOT_PRECISION)
         _conv_pass(bbuf, C, rbuf, C, w_ptr + 5 * KK, b_ptr + 5 * C, rbuf, abuf, y_row, sy, pos0, lv, L, H - R5,
-                   M - H + R5, M, H, K, 1, C, CHUNK, BK, SLOPE, False, True, OUT, SCALE, DOT_PRECISION)
+                   M - H + R5, M, H, K, 1, C, CHUNK, SLOPE, False, True, OUT, SCALE, DOT_PRECISION)
 
     @triton.jit
     def v4_stage_kernel(x_ptr, w_ptr, b_ptr, y_ptr, scratch_ptr, valid_ptr, L, rate, tiles_per_item, tiles,
                         sxb, sxl, syb, syl,
-                        C: tl.constexpr, M: tl.constexpr, H: tl.constexpr, CHUNK: tl.constexpr, BK: tl.constexpr,
+                        C: tl.constexpr, M: tl.constexpr, H: tl.constexpr, G: tl.constexpr, CHUNK: tl.constexpr,
                         K0: tl.constexpr, K1: tl.constexpr, K2: tl.constexpr,
                         D0: tl.constexpr, D1: tl.constexpr, D2: tl.constexpr, SLOPE: tl.constexpr,
                         DOT_PRECISION: tl.constexpr):
-        # persistent programs: each owns one scratch slot (3 buffers of M x C) and walks tiles pid, pid + n, ...
+        # persistent programs: each owns one scratch slot (3 buffers of M x C between G guard rows on each side)
+        # and walks tiles pid, pid + n, ...
         pid = tl.program_id(0)
         lv = tl.minimum(tl.load(valid_ptr) * rate, L)
-        buf = scratch_ptr + pid.to(tl.int64) * (3 * M * C)
+        buf = scratch_ptr + pid.to(tl.int64) * ((3 * M + 2 * G) * C) + G * C
         W1: tl.constexpr = 6 * K0 * C * C
         W2: tl.constexpr = W1 + 6 * K1 * C * C
         for t in range(pid, tiles, tl.num_programs(0)):
@@ -130,28 +134,28 @@ if triton is not None:
             x_row = x_ptr + b * sxb + pos0 * sxl
             y_row = y_ptr + b * syb + pos0 * syl
             _resblock(x_row, sxl, y_row, syl, buf, buf + M * C, buf + 2 * M * C, w_ptr, b_ptr, pos0, lv, L,
-                      M, H, K0, D0, D1, D2, C, CHUNK, BK, SLOPE, 2, 1.0, DOT_PRECISION)
+                      M, H, K0, D0, D1, D2, C, CHUNK, SLOPE, 2, 1.0, DOT_PRECISION)
             _resblock(x_row, sxl, y_row, syl, buf, buf + M * C, buf + 2 * M * C, w_ptr + W1, b_ptr + 6 * C,
-                      pos0, lv, L, M, H, K1, D0, D1, D2, C, CHUNK, BK, SLOPE, 3, 1.0, DOT_PRECISION)
+                      pos0, lv, L, M, H, K1, D0, D1, D2, C, CHUNK, SLOPE, 3, 1.0, DOT_PRECISION)
             _resblock(x_row, sxl, y_row, syl, buf, buf + M * C, buf + 2 * M * C, w_ptr + W2, b_ptr + 12 * C,
-                      pos0, lv, L, M, H, K2, D0, D1, D2, C, CHUNK, BK, SLOPE, 4, 1.0 / 3.0, DOT_PRECISION)
+                      pos0, lv, L, M, H, K2, D0, D1, D2, C, CHUNK, SLOPE, 4, 1.0 / 3.0, DOT_PRECISION)
 
 
 @dataclass(frozen=True)
 class StageTile:
-    """Launch shape: ``rows`` per tile (M), ``chunk`` rows per GEMM, ``bk`` im2col columns per step,
+    """Launch shape: ``rows`` per tile (M, a multiple of ``chunk``), ``chunk`` rows per GEMM,
     ``programs_per_sm`` persistent programs (and scratch slots) per SM."""
 
     rows: int
     chunk: int = 128
-    bk: int = 0  # 0: one tap (C columns) per step
     warps: int = 4
     stages: int = 3
     programs_per_sm: int = 4
 
 
-# measured on an H100 at v4's stage shapes (docs/torch-fast.md, measurement log)
-DEFAULT_TILES = {16: StageTile(512), 32: StageTile(512), 64: StageTile(1024, 64, stages=4)}
+# measured on an H100 at v4's stage shapes, 1024 frames (docs/torch-fast.md, measurement log 11)
+DEFAULT_TILES = {16: StageTile(768, stages=4, programs_per_sm=8), 32: StageTile(768, stages=4, programs_per_sm=8),
+                 64: StageTile(640, stages=4)}
 
 
 def stage_halo(kernel_sizes: Sequence[int], dilations: Sequence[int]) -> int:
@@ -193,18 +197,20 @@ def v4_stage(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, kernel_s
         raise GsvTrtError(f"fused stage: built for 3 resblocks of 3 dilations, got {kernel_sizes} x {dilations}")
     tile = tile or DEFAULT_TILES[channels]
     halo = stage_halo(kernel_sizes, dilations)
-    if tile.rows <= 2 * halo:
-        raise GsvTrtError(f"fused stage: tiles of {tile.rows} rows are too short for a halo of {halo}")
+    if tile.rows <= 2 * halo or tile.rows % tile.chunk:
+        raise GsvTrtError(f"fused stage: tiles of {tile.rows} rows must exceed twice the halo ({halo}) and be a "
+                          f"multiple of the {tile.chunk}-row chunk")
+    guard = max((k - 1) // 2 for k in kernel_sizes) * max(dilations)  # the widest conv's reach past a row range
     per_item = triton.cdiv(length, tile.rows - 2 * halo)
     sms = torch.cuda.get_device_properties(x.device).multi_processor_count
     programs = min(batch * per_item, sms * tile.programs_per_sm)
     y = torch.empty((batch, length, channels), device=x.device, dtype=x.dtype).transpose(1, 2)
-    scratch = torch.empty(programs * 3 * tile.rows * channels, device=x.device, dtype=x.dtype)
+    scratch = torch.empty(programs * (3 * tile.rows + 2 * guard) * channels, device=x.device, dtype=x.dtype)
     with torch.cuda.device(x.device):
         v4_stage_kernel[(programs,)](
             x, weight, bias, y, scratch, valid, length, rate, per_item, batch * per_item,
             x.stride(0), x.stride(2), y.stride(0), y.stride(2),
-            C=channels, M=tile.rows, H=halo, CHUNK=tile.chunk, BK=tile.bk or channels,
+            C=channels, M=tile.rows, H=halo, G=guard, CHUNK=tile.chunk,
             K0=kernel_sizes[0], K1=kernel_sizes[1], K2=kernel_sizes[2], D0=dilations[0], D1=dilations[1],
             D2=dilations[2], SLOPE=slope, DOT_PRECISION="ieee" if x.dtype == torch.float32 else "tf32",
             num_warps=tile.warps, num_stages=tile.stages)
