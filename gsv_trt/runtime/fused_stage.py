@@ -3,7 +3,7 @@
 Why: at 16-32 channels each of the stage's 18 convs is memory-bound, and run one at a time each also reads and
 writes the whole signal (plus leaky-ReLU, residual and mean passes). Here a program takes a tile of ``M`` rows
 (time steps), reads it once, runs all 18 convs on it with the intermediate signals in its own small scratch
-(L1/L2-resident) and writes the stage output once: ``V = M - 2H`` rows per tile, where ``H`` is the stage's
+(L2-resident) and writes the stage output once: ``V = M - 2H`` rows per tile, where ``H`` is the stage's
 receptive-field halo (the longest resblock's six paddings summed). Each conv is an implicit GEMM over its taps
 (``tl.dot`` on the tensor cores, fp32 accumulation) computed in ``CHUNK``-row pieces over only the rows later
 convs still read. Programs are persistent (a few per SM, each owning one scratch slot), so scratch memory does
