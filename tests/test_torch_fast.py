@@ -10,6 +10,7 @@ import torch
 from gsv_trt.errors import GsvTrtError
 from gsv_trt.models import load_vocoder
 from gsv_trt.models.activation import Activation1d
+from gsv_trt.runtime.concurrent_stage import ConcurrentStage
 from gsv_trt.runtime.fused_activation import FusedActivation1d
 from gsv_trt.runtime.fused_stage import FusedStage
 from gsv_trt.runtime.torch_eager import TorchEagerVocoder
@@ -77,14 +78,17 @@ def test_build_swaps_every_activation_and_conv_in_a_private_copy(version, layout
                 assert torch.equal(block.activations[2 * i + 1].input_bias, c1.bias.float())
                 assert not block.activations[2 * i].input_bias.any()
     elif layout == "nlc":
-        # narrow stages: one fused kernel each, handling the edge itself; wide stages: every cuDNN conv clears its tail
+        # narrow stages: one fused kernel each, handling the edge itself; wide stages: resblocks side by side, every
+        # cuDNN conv clearing its tail
         assert not acts and [s.rate for s in stages] == [240, 480]  # the 32- and 16-channel stages
-        assert sum(isinstance(r, torch.nn.Identity) for r in fast.resblocks) == 6  # their weights moved
+        assert [type(s) for s in fast.stages] == [ConcurrentStage] * 3 + [FusedStage] * 2
+        assert all(isinstance(r, torch.nn.Identity) for r in fast.resblocks)  # their weights moved
         ups = [m for m in convs if m.transposed]
         assert [u.zero for u in ups] == ["output", "output", "output", None, None]
         assert fast.conv_pre.zero == "output" and fast.conv_post.zero is None
     else:
         assert not stages and all(m.zero == "output" for m in convs if m is not fast.conv_post)
+        assert all(isinstance(s, torch.nn.Identity) for s in fast.stages)  # the upstream mean, one block at a time
     after = loaded.model.state_dict()
     assert all(torch.equal(before[k], after[k]) and after[k].dtype == torch.float32 for k in before)
 
@@ -131,13 +135,21 @@ def test_padded_graph_runs_equal_unpadded_fp32_eager(version, layout, v3, v4):
 @pytest.mark.gpu
 @needs_gpu
 def test_compiled_graphs_keep_the_padding_out_too(v4):
-    """torch.compile replaces the tail-zeroing kernel by a mask it fuses; the result must not change."""
+    """torch.compile replaces the tail-zeroing kernel by a mask it fuses; the result must not change. Inputs past
+    the largest bucket run the plain modules: no compile for their shape."""
+    from torch._dynamo.utils import counters
+
     with torch.backends.cudnn.flags(enabled=True, deterministic=True, allow_tf32=False):
         eager = TorchEagerVocoder(v4, "fp32", "cuda")
-        fast = TorchFastVocoder(v4, "fp32", "cuda", buckets=(64,), use_compile="default", fused_stage_channels=64)
-        mel = torch.randn(1, 100, 37, generator=torch.Generator().manual_seed(3)).cuda()
+        fast = TorchFastVocoder(v4, "fp32", "cuda", buckets=(64,), use_compile="default", fused_stage_channels=32)
+        gen = torch.Generator().manual_seed(3)
+        mel = torch.randn(1, 100, 37, generator=gen).cuda()
         assert snr_db(fast.forward_tensor(mel), eager.forward_tensor(mel)) > 90
         assert "compile default" in fast.info.detail
+        graphs = counters["stats"]["unique_graphs"]
+        long = torch.randn(1, 100, 70, generator=gen).cuda()
+        assert snr_db(fast.forward_tensor(long), eager.forward_tensor(long)) > 90
+        assert counters["stats"]["unique_graphs"] == graphs
 
 
 @pytest.mark.gpu

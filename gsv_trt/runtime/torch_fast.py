@@ -3,7 +3,8 @@ CUDA graphs captured per shape bucket. Runs where TensorRT cannot (e.g. TensorRT
 
 Same models as everywhere else: a private copy of the loaded model with its modules swapped in place (each
 ``Activation1d`` for the Triton kernel, each conv for a layout-aware one, v4's narrow stages for one fused Triton
-kernel each), so the model's own ``forward`` runs.
+kernel each and its wide stages' resblocks for the same resblocks side by side on CUDA streams), so the model's own
+``forward`` runs.
 
 Buckets: an input of T frames runs in the graph of the smallest bucket >= T. The mel is zero-padded to the
 bucket and a device-side frame count tells every layer where the real signal ends: the fused activations clamp
@@ -35,6 +36,7 @@ from ..models.bigvgan import BigVGAN
 from ..models.config import GeneratorConfig
 from ..models.generator import LRELU_SLOPE, Generator
 from .base import MEL_BANDS, RuntimeInfo, validate_mel
+from .concurrent_stage import ConcurrentStage
 from .torch_eager import DTYPES, device_name
 
 DEFAULT_BUCKETS = (32, 64, 128, 256, 512, 768, 1024, 1536, 2048)
@@ -117,15 +119,16 @@ def _zero_tail(x: torch.Tensor, valid: torch.Tensor, rate: int) -> torch.Tensor:
 
 
 class FastGenerator(Generator):
-    """The v4 Generator with some stages' resblocks (and their mean) replaced by one fused module each."""
+    """The v4 Generator with each stage's resblocks (and their mean) replaced by one module: a fused kernel
+    (FusedStage) or the resblocks side by side on their own streams (ConcurrentStage)."""
 
     def __init__(self, cfg: GeneratorConfig):
         super().__init__(cfg)
-        self.fused_stages = nn.ModuleList(nn.Identity() for _ in self.ups)  # Identity: not fused
+        self.stages = nn.ModuleList(nn.Identity() for _ in self.ups)  # Identity: the upstream mean of resblocks
 
     def mrf(self, stage: int, x: torch.Tensor) -> torch.Tensor:
-        fused = self.fused_stages[stage]
-        return super().mrf(stage, x) if isinstance(fused, nn.Identity) else fused(x)
+        module = self.stages[stage]
+        return super().mrf(stage, x) if isinstance(module, nn.Identity) else module(x)
 
 
 def build_fast_model(loaded: LoadedVocoder, dtype: torch.dtype, layout: str, valid: torch.Tensor,
@@ -134,7 +137,8 @@ def build_fast_model(loaded: LoadedVocoder, dtype: torch.dtype, layout: str, val
 
     ``valid`` (int32 [1] on the GPU) is the frame count every swapped module reads at run time.
     ``fused_stage_channels``: v4 stages up to this width run as one fused Triton kernel (0: none; default
-    FUSED_STAGE_CHANNELS at fp16/bf16, 0 at fp32, where cuDNN is faster).
+    FUSED_STAGE_CHANNELS at fp16/bf16, 0 at fp32, where cuDNN is faster). The other v4 stages run their resblocks
+    side by side (ConcurrentStage).
     """
     from .fused_activation import FusedActivation1d
     from .fused_stage import FusedStage, fused_stage_fits
@@ -178,15 +182,16 @@ def build_fast_model(loaded: LoadedVocoder, dtype: torch.dtype, layout: str, val
                  for i, u in enumerate(model.ups)]
         model.ups = nn.ModuleList(conv(u, None if fused[i] else "output", rates[i]) for i, u in enumerate(model.ups))
         for stage, rate in enumerate(rates):
-            blocks = model.resblocks[stage * nk:(stage + 1) * nk]
+            blocks = list(model.resblocks[stage * nk:(stage + 1) * nk])
             if fused[stage]:
-                model.fused_stages[stage] = FusedStage(list(blocks), dtype, LRELU_SLOPE, rate, valid)
-                for j in range(stage * nk, (stage + 1) * nk):
-                    model.resblocks[j] = nn.Identity()  # weights live in the fused stage now
-                continue
-            for block in blocks:
-                block.convs1 = nn.ModuleList(conv(c, "output", rate) for c in block.convs1)
-                block.convs2 = nn.ModuleList(conv(c, "output", rate) for c in block.convs2)
+                model.stages[stage] = FusedStage(blocks, dtype, LRELU_SLOPE, rate, valid)
+            else:
+                for block in blocks:
+                    block.convs1 = nn.ModuleList(conv(c, "output", rate) for c in block.convs1)
+                    block.convs2 = nn.ModuleList(conv(c, "output", rate) for c in block.convs2)
+                model.stages[stage] = ConcurrentStage(blocks)
+            for j in range(stage * nk, (stage + 1) * nk):
+                model.resblocks[j] = nn.Identity()  # weights live in the stage module now
         model.conv_post = conv(model.conv_post)
     elif isinstance(model, Generator):
         # leaky ReLU keeps zeros zero: clearing every conv's output tail keeps every conv input clean
@@ -246,10 +251,14 @@ class TorchFastVocoder:
         self._valid = torch.ones(1, dtype=torch.int32, device=self.device)
         self.model = build_fast_model(loaded, self.dtype, layout, self._valid, fused_stage_channels)
         self._forward = self.model
+        self._concurrent = [m for m in self.model.modules() if isinstance(m, ConcurrentStage)]
         if use_compile != "none":
-            _raise_recompile_limit(len(self.buckets) + 8)
-            self._forward = torch.compile(self.model, mode=None if use_compile == "default" else use_compile,
-                                          dynamic=False)
+            mode = None if use_compile == "default" else use_compile
+            # one graph per (batch, bucket) shape, and per resblock where stages run side by side
+            _raise_recompile_limit((len(self.buckets) + 8) * (1 + sum(len(m.blocks) for m in self._concurrent)))
+            self._forward = torch.compile(self.model, mode=mode, dynamic=False)
+            for stage in self._concurrent:
+                stage.compile_parts(mode)
         self._pool = torch.cuda.graph_pool_handle()
         self._graphs: dict[tuple[int, int], _Captured] = {}
         self._provenance = loaded.provenance
@@ -316,8 +325,14 @@ class TorchFastVocoder:
 
     def _run_uncaptured(self, mel: torch.Tensor) -> torch.Tensor:
         # compiled code is specialised to the bucket shapes; other lengths run the (same) model uncompiled
-        with _cudnn_autotune():
-            return self.model(mel)
+        for stage in self._concurrent:
+            stage.use_compiled = False
+        try:
+            with _cudnn_autotune():
+                return self.model(mel)
+        finally:
+            for stage in self._concurrent:
+                stage.use_compiled = True
 
     def __call__(self, mel: np.ndarray) -> np.ndarray:
         validate_mel(mel)
@@ -331,10 +346,13 @@ def _cudnn_autotune() -> contextlib.AbstractContextManager:
 
 
 def _raise_recompile_limit(n: int) -> None:
-    """One compiled graph per bucket shape: let dynamo keep that many instead of falling back to eager."""
+    """One compiled graph per shape and module: let dynamo keep ``n`` per function (and all of them in total)
+    instead of falling back to eager."""
     import torch._dynamo
 
     for name in ("recompile_limit", "cache_size_limit"):
         if hasattr(torch._dynamo.config, name):
             setattr(torch._dynamo.config, name, max(getattr(torch._dynamo.config, name), n))
-            return
+            break
+    if hasattr(torch._dynamo.config, "accumulated_recompile_limit"):
+        torch._dynamo.config.accumulated_recompile_limit = max(torch._dynamo.config.accumulated_recompile_limit, 2 * n)
