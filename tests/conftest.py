@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
@@ -27,3 +28,20 @@ def upstream():
     from gpt_sovits.v4_vocoder import Generator
 
     return {"BigVGAN": BigVGAN, "AttrDict": AttrDict, "Generator": Generator}
+
+
+@pytest.fixture(scope="session")
+def v4_stage_blocks():
+    """Factory: the three ResBlock1 of a v4 stage (kernels 3, 7, 11; dilations 1, 3, 5) at ``channels`` wide, with
+    weights scaled so that 18 chained convs keep the signal's size."""
+    from gsv_trt.models.generator import ResBlock1
+
+    def make(channels: int, seed: int = 0) -> list[ResBlock1]:
+        torch.manual_seed(seed)
+        blocks = [ResBlock1(channels, k, (1, 3, 5)) for k in (3, 7, 11)]
+        for block in blocks:
+            for p in block.parameters():
+                p.data.normal_(0, 0.5 / channels**0.5)
+        return blocks
+
+    return make

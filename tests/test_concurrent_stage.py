@@ -10,21 +10,13 @@ from gsv_trt.runtime.concurrent_stage import ConcurrentStage
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
-def stage_blocks(channels: int = 64, seed: int = 0) -> list[ResBlock1]:
-    torch.manual_seed(seed)
-    blocks = [ResBlock1(channels, k, (1, 3, 5)) for k in (3, 7, 11)]
-    for block in blocks:
-        for p in block.parameters():
-            p.data.normal_(0, 0.5 / channels**0.5)
-    return blocks
-
 
 def sequential_mean(blocks: list[ResBlock1], x: torch.Tensor) -> torch.Tensor:
     return sum(block(x) for block in blocks) / len(blocks)
 
 
-def test_on_cpu_the_blocks_run_one_after_another():
-    blocks = stage_blocks()
+def test_on_cpu_the_blocks_run_one_after_another(v4_stage_blocks):
+    blocks = v4_stage_blocks(64)
     x = torch.randn(2, 64, 300)
     with torch.no_grad():
         assert torch.allclose(ConcurrentStage(blocks)(x), sequential_mean(blocks, x), atol=1e-6)
@@ -32,8 +24,8 @@ def test_on_cpu_the_blocks_run_one_after_another():
 
 @pytest.mark.gpu
 @needs_gpu
-def test_side_by_side_in_a_cuda_graph_equals_one_after_another():
-    blocks = [b.cuda() for b in stage_blocks()]
+def test_side_by_side_in_a_cuda_graph_equals_one_after_another(v4_stage_blocks):
+    blocks = [b.cuda() for b in v4_stage_blocks(64)]
     stage = ConcurrentStage(blocks)
     static = torch.randn(2, 64, 1000, device="cuda")
     with torch.no_grad(), torch.backends.cudnn.flags(enabled=True, deterministic=True, allow_tf32=False):
@@ -54,8 +46,8 @@ def test_side_by_side_in_a_cuda_graph_equals_one_after_another():
 
 @pytest.mark.gpu
 @needs_gpu
-def test_compiled_parts_give_the_same_mean_and_can_be_bypassed():
-    blocks = [b.cuda() for b in stage_blocks(seed=4)]
+def test_compiled_parts_give_the_same_mean_and_can_be_bypassed(v4_stage_blocks):
+    blocks = [b.cuda() for b in v4_stage_blocks(64, seed=4)]
     stage = ConcurrentStage(blocks)
     stage.compile_parts(None)
     x = torch.randn(1, 64, 512, device="cuda")
