@@ -34,7 +34,7 @@ def upstream():
 def v4_stage_blocks():
     """Factory: the three ResBlock1 of a v4 stage (kernels 3, 7, 11; dilations 1, 3, 5) at ``channels`` wide, with
     weights scaled so that 18 chained convs keep the signal's size."""
-    from gsv_trt.models.generator import ResBlock1
+    from gsv_trt.models.vocoder.generator import ResBlock1
 
     def make(channels: int, seed: int = 0) -> list[ResBlock1]:
         torch.manual_seed(seed)

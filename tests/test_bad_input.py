@@ -116,7 +116,7 @@ def test_missing_config_json(tmp_path, v3_dir, capsys):
 
 
 def test_nan_in_weights(tmp_path, capsys):
-    from gsv_trt.models import build_model
+    from gsv_trt.models.vocoder import build_model
 
     state = build_model("v4").state_dict()  # the real v4 layout, one poisoned value
     state["conv_post.weight"][0, 0, 0] = float("nan")

@@ -14,7 +14,7 @@ from gsv_trt.bench.suite import (RuntimeEntry, SuiteResult, bench_mel, default_s
                                  run_entry, torch_fast_entries, upstream_entries)
 from gsv_trt.bench.timing import batch_sizes, throughput, time_calls
 from gsv_trt.errors import GsvTrtError
-from gsv_trt.models import load_vocoder, spec_for
+from gsv_trt.models.vocoder import load_vocoder, spec_for
 from gsv_trt.quality.mel import default_clips
 
 gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

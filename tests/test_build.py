@@ -21,8 +21,8 @@ from gsv_trt.build.profiles import make_profiles
 from gsv_trt.build.progress import BuildConsole
 from gsv_trt.build.sidecar import KEY_FIELDS, read_sidecar, sidecar_path
 from gsv_trt.errors import GsvTrtError
-from gsv_trt.export.exporter import export_onnx
-from gsv_trt.models import LoadedVocoder, spec_for
+from gsv_trt.export.vocoder.exporter import export_onnx
+from gsv_trt.models.vocoder import LoadedVocoder, spec_for
 
 trt = pytest.importorskip("tensorrt_rtx", reason="TensorRT-RTX not installed (pip install 'gsv-trt[rtx]')")
 RTX = BuildOptions(trt="rtx", profiles=tuple(make_profiles(max_frames=2048, split_frames=256)))

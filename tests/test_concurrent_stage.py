@@ -4,8 +4,8 @@ graph and with each part compiled."""
 import pytest
 import torch
 
-from gsv_trt.models.generator import ResBlock1
-from gsv_trt.runtime.concurrent_stage import ConcurrentStage
+from gsv_trt.models.vocoder.generator import ResBlock1
+from gsv_trt.runtime.vocoder.concurrent_stage import ConcurrentStage
 
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

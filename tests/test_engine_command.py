@@ -103,9 +103,9 @@ def runnable_flavour() -> str | None:
 @pytest.mark.skipif(NO_GPU, reason="needs a CUDA GPU")
 @pytest.mark.parametrize("precision, min_snr_db", [("fp32", 60.0), ("fp16", 40.0)])
 def test_engine_matches_pytorch_on_the_gpu(tmp_path, capsys, precision, min_snr_db):
-    from gsv_trt.models import load_vocoder
-    from gsv_trt.runtime.torch_eager import TorchEagerVocoder
-    from gsv_trt.runtime.trt_engine import TensorRTVocoder
+    from gsv_trt.models.vocoder import load_vocoder
+    from gsv_trt.runtime.vocoder.torch_eager import TorchEagerVocoder
+    from gsv_trt.runtime.vocoder.trt_engine import TensorRTVocoder
 
     flavour = runnable_flavour()
     if flavour is None:

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from gsv_trt.cli import main
-from gsv_trt.export.exporter import export_onnx
+from gsv_trt.export.vocoder.exporter import export_onnx
 from gsv_trt.export.metadata import read_metadata
-from gsv_trt.models import build_model, load_vocoder
+from gsv_trt.models.vocoder import build_model, load_vocoder
 
 
 def ort_run(path, mel: np.ndarray) -> np.ndarray:

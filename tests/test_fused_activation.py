@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from gsv_trt.errors import GsvTrtError
-from gsv_trt.models import load_vocoder
-from gsv_trt.models.activation import Activation1d
-from gsv_trt.runtime import fused_activation as fa
+from gsv_trt.models.vocoder import load_vocoder
+from gsv_trt.models.vocoder.activation import Activation1d
+from gsv_trt.runtime.kernels import fused_activation as fa
 
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 FIXTURES = Path(__file__).parent / "fixtures"

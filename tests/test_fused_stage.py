@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from gsv_trt.errors import GsvTrtError
-from gsv_trt.models.generator import LRELU_SLOPE
-from gsv_trt.runtime.fused_stage import FusedStage, fused_stage_fits, stage_halo
+from gsv_trt.models.vocoder.generator import LRELU_SLOPE
+from gsv_trt.runtime.kernels.fused_stage import FusedStage, fused_stage_fits, stage_halo
 
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 REL_TOL = {torch.float32: 1e-5, torch.float16: 3e-3, torch.bfloat16: 2e-2}

@@ -10,7 +10,7 @@ import torch
 
 from gsv_trt.cli import main
 from gsv_trt.errors import GsvTrtError
-from gsv_trt.models import load_vocoder
+from gsv_trt.models.vocoder import load_vocoder
 from gsv_trt.quality.evaluate import QualityBench, eager
 from gsv_trt.quality.gate import (ERROR_MARGIN, FP32_MIN_SNR_DB, SNR_MARGIN_DB, Gate, Step, bar_from_is_half,
                                   fallback_chain, read_calibration, shipped_thresholds)

@@ -2,8 +2,8 @@
 
 
 from gsv_trt.cli import main
-from gsv_trt.export.exporter import export_onnx
-from gsv_trt.models import load_vocoder
+from gsv_trt.export.vocoder.exporter import export_onnx
+from gsv_trt.models.vocoder import load_vocoder
 
 
 def test_inspect_onnx_shows_io_and_layers(tmp_path, capsys):

@@ -10,7 +10,7 @@ import soundfile as sf
 import torch
 
 from gsv_trt.errors import GsvTrtError
-from gsv_trt.models import spec_for
+from gsv_trt.models.vocoder import spec_for
 from gsv_trt.models.mel import shipped_speech
 from gsv_trt.quality.mel import BUNDLED_ATTRIBUTION, default_clips, load_clip, log_mel, output_mel_settings
 

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from gsv_trt.errors import GsvTrtError
-from gsv_trt.models import spec_for
+from gsv_trt.models.vocoder import spec_for
 from gsv_trt.models.mel import shipped_speech
 from gsv_trt.quality.mel import output_mel_settings
 from gsv_trt.quality.metrics import compare

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from gsv_trt.models import build_model, load_vocoder, spec_for
-from gsv_trt.models.checkpoint import fold_weight_norm, match_state_dict, read_checkpoint, unwrap_state_dict
-from gsv_trt.models.config import BigVGANConfig, GeneratorConfig
-from gsv_trt.models.generator import Generator
+from gsv_trt.models.vocoder import build_model, load_vocoder, spec_for
+from gsv_trt.models.vocoder.checkpoint import fold_weight_norm, match_state_dict, read_checkpoint, unwrap_state_dict
+from gsv_trt.models.vocoder.config import BigVGANConfig, GeneratorConfig
+from gsv_trt.models.vocoder.generator import Generator
 from gsv_trt.models.mel import speech_mel
 
 PARITY_ATOL = 1e-5

@@ -59,7 +59,7 @@ def test_optimize_on_cpu_measures_only_what_runs(v4_run):
 def test_second_run_reuses_onnx_and_engine(v4_run):
     from gsv_trt.bench.environment import detect
     from gsv_trt.bench.optimize import Attempt, build_step, export_step
-    from gsv_trt.models import load_vocoder
+    from gsv_trt.models.vocoder import load_vocoder
     from gsv_trt.quality.gate import fallback_chain
 
     tmp, _, _, report = v4_run

@@ -14,7 +14,7 @@ from gsv_trt.build.flavour import installed
 from gsv_trt.build.profiles import make_profiles
 from gsv_trt.errors import GsvTrtError
 from gsv_trt.runtime import cuda
-from gsv_trt.runtime.trt_engine import TensorRTVocoder, check_mel, compatibility_problems
+from gsv_trt.runtime.vocoder.trt_engine import TensorRTVocoder, check_mel, compatibility_problems
 from test_sidecar import INPUTS, make_engine
 
 PROFILES = make_profiles()  # short: B<=8, T 1-1024; long: B=1, T 1025-16384
@@ -161,7 +161,7 @@ def test_loading_checks_the_sidecar_first(tmp_path):
 
 
 def test_importing_the_runtime_does_not_import_torch():
-    code = ("import sys, gsv_trt.runtime.trt_engine, gsv_trt.runtime.cuda; "
+    code = ("import sys, gsv_trt.runtime.vocoder.trt_engine, gsv_trt.runtime.cuda; "
             "sys.exit(1 if 'torch' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 

@@ -8,13 +8,13 @@ import pytest
 import torch
 
 from gsv_trt.errors import GsvTrtError
-from gsv_trt.models import load_vocoder
-from gsv_trt.models.activation import Activation1d
-from gsv_trt.runtime.concurrent_stage import ConcurrentStage
-from gsv_trt.runtime.fused_activation import FusedActivation1d
-from gsv_trt.runtime.fused_stage import FusedStage
-from gsv_trt.runtime.torch_eager import TorchEagerVocoder
-from gsv_trt.runtime.torch_fast import FastConv, TorchFastVocoder, build_fast_model, parse_buckets, pick_bucket
+from gsv_trt.models.vocoder import load_vocoder
+from gsv_trt.models.vocoder.activation import Activation1d
+from gsv_trt.runtime.vocoder.concurrent_stage import ConcurrentStage
+from gsv_trt.runtime.kernels.fused_activation import FusedActivation1d
+from gsv_trt.runtime.kernels.fused_stage import FusedStage
+from gsv_trt.runtime.vocoder.torch_eager import TorchEagerVocoder
+from gsv_trt.runtime.vocoder.torch_fast import FastConv, TorchFastVocoder, build_fast_model, parse_buckets, pick_bucket
 
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -29,9 +29,9 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from gsv_trt.models import load_vocoder
-from gsv_trt.runtime.torch_eager import DTYPES, TorchEagerVocoder
-from gsv_trt.runtime.torch_fast import DEFAULT_BUCKETS, TorchFastVocoder
+from gsv_trt.models.vocoder import load_vocoder
+from gsv_trt.runtime.vocoder.torch_eager import DTYPES, TorchEagerVocoder
+from gsv_trt.runtime.vocoder.torch_fast import DEFAULT_BUCKETS, TorchFastVocoder
 
 DEFAULT_MODES = "upstream-fp16,fast-fp16,fast-fp16-hand,nvkernel-fp32,ro-fp16"
 V3_UPSTREAM_CFG = {"resblock": "1", "upsample_rates": [4, 4, 2, 2, 2, 2], "upsample_kernel_sizes": [8, 8, 4, 4, 4, 4],

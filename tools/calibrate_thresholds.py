@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from gsv_trt.models import load_vocoder
+from gsv_trt.models.vocoder import load_vocoder
 from gsv_trt.quality.evaluate import eager
 from gsv_trt.quality.gate import THRESHOLDS_FILE
 from gsv_trt.quality.mel import default_clips, output_mel_settings

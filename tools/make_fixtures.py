@@ -73,8 +73,8 @@ def main() -> None:
     from gpt_sovits.bigvgan.env import AttrDict
     from gpt_sovits.v4_vocoder import Generator
 
-    from gsv_trt.models import spec_for
-    from gsv_trt.models.config import V3_CONFIG
+    from gsv_trt.models.vocoder import spec_for
+    from gsv_trt.models.vocoder.config import V3_CONFIG
 
     torch.manual_seed(0)
     # v3, reduced width, saved as upstream does (weight norm applied)

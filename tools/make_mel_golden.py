@@ -34,7 +34,7 @@ def main() -> None:
     sys.path.insert(0, str(args.reference))
     from gpt_sovits.mel_processing import mel_spectrogram_torch
 
-    from gsv_trt.models import spec_for
+    from gsv_trt.models.vocoder import spec_for
 
     wav, _ = sf.read(ROOT / "gsv_trt" / "data" / "libritts_24k.wav", dtype="float32")
     y = torch.from_numpy(wav[:SAMPLES])[None]

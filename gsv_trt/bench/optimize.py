@@ -18,7 +18,7 @@ from typing import Callable
 
 from .. import __version__
 from ..errors import GsvTrtError
-from ..models import LoadedVocoder, load_vocoder
+from ..models.vocoder import LoadedVocoder, load_vocoder
 from ..quality.evaluate import CandidateScore, QualityBench
 from ..quality.candidate import engine_cannot_run
 from ..quality.gate import Step, fallback_chain
@@ -89,9 +89,9 @@ def artifact_stem(loaded: LoadedVocoder, step: Step) -> str:
 
 def export_step(loaded: LoadedVocoder, step: Step, work_dir: Path, attempt: Attempt) -> None:
     """The ONNX for ``step``: reused if the one on disk was exported from the same weights with the same settings."""
-    from ..export.exporter import export_onnx
+    from ..export.vocoder.exporter import export_onnx
     from ..export.metadata import read_metadata
-    from ..export.precision import islands_for
+    from ..export.vocoder.precision import islands_for
 
     path = work_dir / f"{artifact_stem(loaded, step)}.onnx"
     want = {"vocoder": loaded.spec.version, "precision": step.precision, "weights_sha256": loaded.weights_sha256,
@@ -135,11 +135,11 @@ def build_step(attempt: Attempt, trt: str, env: Environment, work_dir: Path) -> 
 def candidate_for(attempt: Attempt) -> tuple[Vocoder | None, str, str | None]:
     """What to gate: (runtime, note, error). The engine if it runs here, else ONNX Runtime on the same ONNX."""
     if attempt.engine is not None and attempt.engine_runs_here is None:
-        from ..runtime.trt_engine import TensorRTVocoder
+        from ..runtime.vocoder.trt_engine import TensorRTVocoder
 
         note, make = "the TensorRT engine itself", lambda: TensorRTVocoder(attempt.engine)
     else:
-        from ..runtime.onnx_runtime import OnnxRuntimeVocoder
+        from ..runtime.vocoder.onnx_runtime import OnnxRuntimeVocoder
 
         why = attempt.engine_runs_here or attempt.engine_skip or "no engine"
         note = (f"no engine runs here ({why}); quality measured with ONNX Runtime on the same {attempt.step.label} "

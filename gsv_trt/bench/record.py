@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from .. import __version__
-from ..models import LoadedVocoder
+from ..models.vocoder import LoadedVocoder
 from ..quality.mel import Clip
 from .environment import Environment
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import GsvTrtError
-from ..models import load_vocoder
+from ..models.vocoder import load_vocoder
 from ..quality.candidate import check_matches, parse_candidate
 from ..quality.evaluate import QualityBench
 from ..quality.mel import default_clips

@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import GsvTrtError
-from ..models import LoadedVocoder
+from ..models.vocoder import LoadedVocoder
 from ..runtime.base import RuntimeInfo, Vocoder
 from .environment import Environment
 from .timing import MemoryProbe, Throughput, Timing, batch_sizes, throughput, time_calls
@@ -65,7 +65,7 @@ def upstream_entries(loaded: LoadedVocoder, env: Environment) -> list[RuntimeEnt
 def onnxruntime_entry(onnx_path: Path, precision: str, env: Environment, force: bool = False) -> RuntimeEntry:
     """ONNX Runtime on the exported graph. On a GPU machine whose onnxruntime has no CUDA provider, a CPU run
     beside GPU runtimes is no comparison: skipped unless ``force``."""
-    from ..runtime.onnx_runtime import OnnxRuntimeVocoder
+    from ..runtime.vocoder.onnx_runtime import OnnxRuntimeVocoder
 
     entry = RuntimeEntry("onnxruntime", precision, "optimized", lambda: OnnxRuntimeVocoder(onnx_path),
                          artifact=Path(onnx_path))
@@ -78,7 +78,7 @@ def onnxruntime_entry(onnx_path: Path, precision: str, env: Environment, force: 
 def tensorrt_entry(plan: Path, precision: str, build_s: float | None = None) -> RuntimeEntry:
     """The engine, if it can run here; otherwise an entry that says why not (and carries no numbers)."""
     from ..quality.candidate import engine_cannot_run
-    from ..runtime.trt_engine import TensorRTVocoder
+    from ..runtime.vocoder.trt_engine import TensorRTVocoder
 
     reason = engine_cannot_run(plan)
     return RuntimeEntry("tensorrt", precision, "optimized", None if reason else (lambda: TensorRTVocoder(plan)),
@@ -87,13 +87,13 @@ def tensorrt_entry(plan: Path, precision: str, build_s: float | None = None) -> 
 
 def torch_fast_entries(loaded: LoadedVocoder, precisions: list[str], env: Environment) -> list[RuntimeEntry]:
     """The fused, graph-captured PyTorch runtime (runtime/torch_fast.py): CUDA GPU and Triton only."""
-    from ..runtime.fused_activation import needs_gpu_reason
+    from ..runtime.kernels.fused_activation import needs_gpu_reason
 
     reason = "needs a CUDA GPU (this run is on the CPU)" if not env.has_gpu else needs_gpu_reason()
     entries = []
     for p in precisions:
         def load(p: str = p) -> Vocoder:
-            from ..runtime.torch_fast import TorchFastVocoder
+            from ..runtime.vocoder.torch_fast import TorchFastVocoder
 
             return TorchFastVocoder(loaded, p, env.device)
 

@@ -34,7 +34,7 @@ def load_from_args(args: argparse.Namespace):
     """The LoadedVocoder the weights options select, announcing random weights on stderr."""
     import sys
 
-    from ..models import load_vocoder
+    from ..models.vocoder import load_vocoder
 
     loaded = load_vocoder(args.vocoder, args.weights, args.gpt_sovits_root)
     if loaded.is_random:

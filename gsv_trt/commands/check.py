@@ -30,7 +30,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export.check import DEFAULT_BATCHES, DEFAULT_FRAMES, check_onnx
+    from ..export.vocoder.check import DEFAULT_BATCHES, DEFAULT_FRAMES, check_onnx
 
     ok = check_onnx(args.onnx, args.weights, args.gpt_sovits_root, args.frames or DEFAULT_FRAMES,
                     args.batches or DEFAULT_BATCHES, args.speech, args.verbose)

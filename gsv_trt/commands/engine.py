@@ -36,9 +36,9 @@ def onnx_is_current(onnx: Path, wanted: dict[str, str]) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     from .. import __version__
-    from ..export.check import check_onnx
-    from ..export.exporter import export_onnx
-    from ..export.precision import islands_for
+    from ..export.vocoder.check import check_onnx
+    from ..export.vocoder.exporter import export_onnx
+    from ..export.vocoder.precision import islands_for
 
     out_dir = Path(args.out_dir)
     stem = engine_stem(args.vocoder, args.precision)

@@ -18,7 +18,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export.exporter import export_onnx
+    from ..export.vocoder.exporter import export_onnx
     from ..export.metadata import read_metadata
 
     loaded = load_from_args(args)

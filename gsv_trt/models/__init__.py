@@ -1,6 +1,2 @@
-"""Our own implementations of the GPT-SoVITS vocoders and the loaders for upstream's checkpoint files."""
-
-from .config import SPECS, VocoderSpec, spec_for
-from .loader import RANDOM, LoadedVocoder, build_model, load_vocoder
-
-__all__ = ["SPECS", "VocoderSpec", "spec_for", "RANDOM", "LoadedVocoder", "build_model", "load_vocoder"]
+"""Our own implementations of the GPT-SoVITS v3/v4 synthesis models and the loaders for upstream's checkpoint files:
+``vocoder/`` (BigVGAN-v2, the v4 Generator), ``cfm/`` (the CFM mel generator and its DiT)."""

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..errors import GsvTrtError
-from .config import MelSettings
+from .vocoder.config import MelSettings
 
 SPEECH_CLIP = "libritts_24k.wav"  # shipped in gsv_trt/data with its attribution
 

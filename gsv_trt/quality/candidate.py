@@ -64,7 +64,7 @@ def engine_cannot_run(plan: Path) -> str | None:
     """Why the engine at ``plan`` cannot run on this machine (the TensorRT runtime's own compatibility rules read
     against its sidecar: GPU compute capability, TensorRT flavour and version), or None when it can."""
     from ..build.sidecar import read_sidecar
-    from ..runtime.trt_engine import problems_here
+    from ..runtime.vocoder.trt_engine import problems_here
 
     return "; ".join(problems_here(read_sidecar(plan))) or None
 
@@ -72,18 +72,18 @@ def engine_cannot_run(plan: Path) -> str | None:
 def open_candidate(spec: CandidateSpec, loaded, device: str) -> Vocoder:
     """The runtime for ``spec``; an engine that cannot run here is refused with the reason and the alternative."""
     if spec.kind == "onnx":
-        from ..runtime.onnx_runtime import OnnxRuntimeVocoder
+        from ..runtime.vocoder.onnx_runtime import OnnxRuntimeVocoder
 
         return OnnxRuntimeVocoder(spec.path)
     if spec.kind == "engine":
-        from ..runtime.trt_engine import TensorRTVocoder
+        from ..runtime.vocoder.trt_engine import TensorRTVocoder
 
         reason = engine_cannot_run(spec.path)
         if reason:
             raise GsvTrtError(f"{spec.path}: cannot run here ({reason}); score the ONNX it was built from instead")
         return TensorRTVocoder(spec.path)
     if spec.kind == "torch-fast":
-        from ..runtime.torch_fast import TorchFastVocoder
+        from ..runtime.vocoder.torch_fast import TorchFastVocoder
 
         return TorchFastVocoder(loaded, spec.precision, device)
     from .evaluate import eager

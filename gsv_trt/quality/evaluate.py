@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from ..models import LoadedVocoder
+from ..models.vocoder import LoadedVocoder
 from ..runtime.base import RuntimeInfo, Vocoder
 from .gate import Gate, GateResult, Thresholds, bar_from_is_half, shipped_thresholds
 from .mel import Clip, output_mel_settings
@@ -30,7 +30,7 @@ def upstream_fp32_settings() -> str:
 
 def eager(loaded: LoadedVocoder, precision: str, device: str) -> Vocoder:
     """Upstream's way of running the vocoder: the whole module cast to ``precision``, eager."""
-    from ..runtime.torch_eager import TorchEagerVocoder
+    from ..runtime.vocoder.torch_eager import TorchEagerVocoder
 
     if precision == "fp32":
         upstream_fp32_settings()

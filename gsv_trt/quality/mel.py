@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..errors import GsvTrtError
-from ..models.config import MelSettings, VocoderSpec
+from ..models.vocoder.config import MelSettings, VocoderSpec
 from ..models.mel import load_wav, mel_spectrogram, shipped_speech
 
 BUNDLED_ATTRIBUTION = ("LibriTTS (Zen et al., 2019), CC BY 4.0, from the NVIDIA BigVGAN demo examples; "

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..errors import GsvTrtError
-from ..models.config import MelSettings
+from ..models.vocoder.config import MelSettings
 from .mel import log_mel
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..export.metadata import read_metadata
-from .base import RuntimeInfo, validate_mel
+from ...export.metadata import read_metadata
+from ..base import RuntimeInfo, validate_mel
 
 
 class OnnxRuntimeVocoder:

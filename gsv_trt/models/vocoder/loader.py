@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import GsvTrtError
+from ...errors import GsvTrtError
 from .bigvgan import BigVGAN
 from .checkpoint import V3_CHECKPOINT, V3_CONFIG_FILE, match_state_dict, read_checkpoint, sha256_of, unwrap_state_dict
 from .checkpoint import fold_weight_norm

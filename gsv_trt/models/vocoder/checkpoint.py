@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import GsvTrtError
+from ...errors import GsvTrtError
 
 V3_CHECKPOINT = "bigvgan_generator.pt"
 V3_CONFIG_FILE = "config.json"

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..errors import GsvTrtError
+from ...errors import GsvTrtError
 from .fused_activation import needs_gpu_reason
 
 try:

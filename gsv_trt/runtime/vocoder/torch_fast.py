@@ -29,13 +29,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import GsvTrtError
-from ..models import LoadedVocoder
-from ..models.activation import Activation1d
-from ..models.bigvgan import BigVGAN
-from ..models.config import GeneratorConfig
-from ..models.generator import LRELU_SLOPE, Generator
-from .base import MEL_BANDS, RuntimeInfo, validate_mel
+from ...errors import GsvTrtError
+from ...models.vocoder import LoadedVocoder
+from ...models.vocoder.activation import Activation1d
+from ...models.vocoder.bigvgan import BigVGAN
+from ...models.vocoder.config import GeneratorConfig
+from ...models.vocoder.generator import LRELU_SLOPE, Generator
+from ..base import MEL_BANDS, RuntimeInfo, validate_mel
 from .concurrent_stage import ConcurrentStage
 from .torch_eager import DTYPES, device_name
 
@@ -140,8 +140,8 @@ def build_fast_model(loaded: LoadedVocoder, dtype: torch.dtype, layout: str, val
     FUSED_STAGE_CHANNELS at fp16/bf16, 0 at fp32, where cuDNN is faster). The other v4 stages run their resblocks
     side by side (ConcurrentStage).
     """
-    from .fused_activation import FusedActivation1d
-    from .fused_stage import FusedStage, fused_stage_fits
+    from ..kernels.fused_activation import FusedActivation1d
+    from ..kernels.fused_stage import FusedStage, fused_stage_fits
 
     if layout not in LAYOUTS:
         raise GsvTrtError(f"layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
@@ -232,7 +232,7 @@ class TorchFastVocoder:
     def __init__(self, loaded: LoadedVocoder, precision: str = "fp16", device: str | torch.device = "cuda",
                  buckets: Sequence[int] = DEFAULT_BUCKETS, use_compile: str = "default", layout: str = "nlc",
                  fused_stage_channels: int | None = None):
-        from .fused_activation import needs_gpu_reason
+        from ..kernels.fused_activation import needs_gpu_reason
 
         self.device = torch.device(device)
         if self.device.type != "cuda":

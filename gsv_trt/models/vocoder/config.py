@@ -11,7 +11,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..errors import GsvTrtError
+from ...errors import GsvTrtError
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..models import LoadedVocoder
-from .base import RuntimeInfo, validate_mel
+from ...models.vocoder import LoadedVocoder
+from ..base import RuntimeInfo, validate_mel
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 

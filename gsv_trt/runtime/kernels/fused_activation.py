@@ -19,8 +19,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import GsvTrtError
-from ..models.activation import Activation1d
+from ...errors import GsvTrtError
+from ...models.vocoder.activation import Activation1d
 
 TAPS = 12  # both FIRs; the kernel's index arithmetic assumes 12 taps, ratio 2 and upstream's paddings
 

@@ -14,9 +14,9 @@ import copy
 import torch
 from torch import nn
 
-from ..errors import GsvTrtError
-from ..models.activation import SnakeBeta
-from ..models.resample import UpSample1d
+from ...errors import GsvTrtError
+from ...models.vocoder.activation import SnakeBeta
+from ...models.vocoder.resample import UpSample1d
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 # what stays fp32, per version and precision

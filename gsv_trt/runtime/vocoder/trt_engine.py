@@ -18,13 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..build.flavour import LABELS, RTX_RUNS_ON, Flavour, import_flavour
-from ..build.profiles import MEL_BANDS, Profile, pick
-from ..build.progress import BuildConsole
-from ..build.sidecar import read_sidecar
-from ..errors import GsvTrtError
-from . import cuda
-from .base import RuntimeInfo, validate_mel
+from ...build.flavour import LABELS, RTX_RUNS_ON, Flavour, import_flavour
+from ...build.profiles import MEL_BANDS, Profile, pick
+from ...build.progress import BuildConsole
+from ...build.sidecar import read_sidecar
+from ...errors import GsvTrtError
+from .. import cuda
+from ..base import RuntimeInfo, validate_mel
 
 INPUT, OUTPUT = "mel", "wav"
 FLOAT32 = 4  # bytes

@@ -18,10 +18,10 @@ import onnx
 import torch
 from torch.export import Dim
 
-from .. import __version__
-from ..errors import GsvTrtError
-from ..models import LoadedVocoder
-from .metadata import write_metadata
+from ... import __version__
+from ...errors import GsvTrtError
+from ...models.vocoder import LoadedVocoder
+from ..metadata import write_metadata
 from .precision import with_precision
 
 INPUT, OUTPUT = "mel", "wav"

@@ -15,12 +15,12 @@ from polygraphy.comparator import Comparator
 from polygraphy.comparator.compare import SimpleCompareFunc
 from polygraphy.logger import G_LOGGER
 
-from ..errors import GsvTrtError
-from ..models import load_vocoder, spec_for
-from ..models.mel import speech_mel
+from ...errors import GsvTrtError
+from ...models.vocoder import load_vocoder, spec_for
+from ...models.mel import speech_mel
 from .exporter import INPUT, OUTPUT
-from .metadata import read_metadata
-from .torch_runner import TorchRunner
+from ..metadata import read_metadata
+from ..torch_runner import TorchRunner
 
 
 @dataclass(frozen=True)

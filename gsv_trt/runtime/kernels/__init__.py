@@ -1,0 +1,1 @@
+"""GPU kernels (Triton), kept apart from the runtimes that call them."""

@@ -1,0 +1,1 @@
+"""Vocoder runtimes: PyTorch eager (the reference), torch-fast, ONNX-Runtime and TensorRT engines."""
