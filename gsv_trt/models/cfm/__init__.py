@@ -1,0 +1,8 @@
+"""The CFM mel generator of GPT-SoVITS v3/v4 (a 337 M DiT estimator and the Euler loop), our own code with upstream's
+state-dict names."""
+
+from .cfm import CFM
+from .config import CFM_SHAPES, FULL_DIT, TRAINED_STEPS, DiTConfig
+from .dit import DiT
+
+__all__ = ["CFM", "CFM_SHAPES", "FULL_DIT", "TRAINED_STEPS", "DiTConfig", "DiT"]
