@@ -6,7 +6,8 @@ wrapped model's names: ``cfm.base_model.model.<module>.lora_A.default.weight`` [
 [out, r] for each attention projection, plus the SoVITS parts outside the CFM that were trained (style encoder,
 ``wns1``, ...). Loading (TTS.init_vits_weights) builds the model from the pretrained base file, loads the LoRA file
 over it (``strict=False``: its tensors replace the base's), and merges each projection in fp32 (the model is fp32
-then): ``W <- W + (B @ A) * (lora_alpha / r)``. :func:`merge_lora` gives the resulting state dict.
+then): ``W <- W + (B @ A) * (lora_alpha / r)``. :func:`merge_lora` gives the resulting state dict, bit-identical to
+peft's (tests/test_cfm_loader.py writes LoRA files and merges them with real peft).
 """
 
 from __future__ import annotations
