@@ -40,3 +40,28 @@ def load_from_args(args: argparse.Namespace):
     if loaded.is_random:
         print(f"note: {args.vocoder} vocoder with {loaded.provenance}", file=sys.stderr)
     return loaded
+
+
+def add_cfm_weights_options(parser: argparse.ArgumentParser) -> None:
+    """--version, --sovits-weights, --gpt-sovits-root, --lora-base: which CFM, from which SoVITS file."""
+    parser.add_argument("--version", dest="cfm_version", choices=VERSIONS, required=True,
+                        help="GPT-SoVITS model version of the CFM")
+    parser.add_argument("--sovits-weights", default="random",
+                        help='a SoVITS file (s2Gv3.pth, s2Gv4.pth, a fine-tune or a LoRA); "random" (default): '
+                             "architecture-exact random weights, seed 0")
+    parser.add_argument("--gpt-sovits-root", type=Path, default=None,
+                        help="a GPT-SoVITS checkout; the pretrained SoVITS file is taken from its pretrained_models/")
+    parser.add_argument("--lora-base", type=Path, default=None,
+                        help="the full SoVITS file a LoRA --sovits-weights is merged onto (default: the pretrained one)")
+
+
+def load_cfm_from_args(args: argparse.Namespace):
+    """The LoadedCFM the CFM weights options select, announcing random weights on stderr."""
+    import sys
+
+    from ..models.cfm.loader import load_cfm
+
+    loaded = load_cfm(args.cfm_version, args.sovits_weights, args.gpt_sovits_root, args.lora_base)
+    if loaded.is_random:
+        print(f"note: {args.cfm_version} CFM with {loaded.provenance}", file=sys.stderr)
+    return loaded
