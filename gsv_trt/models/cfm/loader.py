@@ -16,7 +16,7 @@ import torch
 
 from ...errors import GsvTrtError
 from ..sovits.weights import load_sovits_weights
-from ..vocoder.checkpoint import match_state_dict
+from ..strict_load import load_strict
 from .cfm import CFM
 from .config import CFM_SHAPES, FULL_DIT, DiTConfig
 from .init import spread_init
@@ -69,10 +69,10 @@ def load_cfm(version: str, sovits_weights: str | Path | None = RANDOM, gpt_sovit
             raise GsvTrtError(f"--lora-base {lora_base} needs a LoRA file as --sovits-weights")
         return random_cfm(version, config)
     sovits = load_sovits_weights(version, path, gpt_sovits_root, lora_base)
-    state = {k[len(CFM_PREFIX):]: v for k, v in sovits.weights.items() if k.startswith(CFM_PREFIX)}
+    state = {k[len(CFM_PREFIX):]: v.float() for k, v in sovits.weights.items() if k.startswith(CFM_PREFIX)}
     model = _untrained(config)
     what = "the CFM" if config == FULL_DIT else f"the CFM of {config}"
-    match_state_dict(model, state, sovits.file.path, what)
+    load_strict(model, state, sovits.file.path, what)
     return LoadedCFM(model.eval(), version, str(sovits.file.path), state_digest(model), False, sovits.source)
 
 
