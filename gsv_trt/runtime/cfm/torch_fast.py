@@ -1,0 +1,376 @@
+"""torch-fast CFM: the whole Euler loop of the DiT as one CUDA graph per (batch, frames, steps), on any CUDA GPU.
+
+Upstream's DiT is launch-bound (~700 kernels a step from Python). Here the per-call work is hoisted out of the step
+loop, the rest is a short fixed kernel sequence, and all steps replay as one graph:
+
+- once per step count (outside the graph; it does not depend on the input): the time and step-size embeddings and
+  from them every block's AdaLN modulation for every step (one fp32 GEMM);
+- once per call (inside the graph): the conditioner (the model's own text embedding with its ConvNeXt/GRN stack),
+  the prompt/text part of the input projection, and the RoPE table of this T;
+- per step and block: fused LayerNorm + modulation (Triton, fp32 statistics), one q/k/v GEMM, RoPE on the first
+  64 channels (Triton, fp32 angles), mask-free attention (cuDNN's fused SDPA where it runs, else Flash), the output
+  GEMM, fused gated residual + LayerNorm + modulation (Triton), the two feed-forward GEMMs (GELU in the first one's
+  cuBLASLt epilogue); the grouped-conv position embedding is a Triton implicit GEMM with Mish and the residual
+  fused. The residual stream, the modulation table, the time embeddings and the Euler state stay fp32 (the fp32
+  islands); GEMM inputs and attention run in fp16 or bf16.
+
+Exactness over padding: padding T would change attention and GRN, so every input runs in a graph of its exact
+(B, T, steps); a shape that misses the cache is captured on first use (an LRU keeps the newest ``max_graphs``).
+The prompt length is data, not shape: the prompt goes in as a zero-padded [B, T, 100] buffer with a 0/1 frame mask.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import sys
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...errors import GsvTrtError
+from ..base import RuntimeInfo
+
+DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+CONV_IMPLS = ("triton", "cudnn", "cudnn-nlc", "unfold")
+MEL = 100
+FALLBACK = {"fp16": "bf16", "bf16": "fp32"}  # where a non-finite result sends the runtime next
+
+
+@dataclass(frozen=True)
+class FastOptions:
+    """Choices measured in docs/cfm-torch-fast.md; the defaults are the fastest found on an H200."""
+
+    precision: str = "fp16"
+    conv: str = "triton"  # grouped conv position embedding: Triton implicit GEMM, cuDNN (NCL / channels-last), unfold
+    attention: str = "cudnn"  # preferred SDPA backend: cudnn | flash | efficient (others follow as fallbacks)
+    gelu_epilogue: bool = True  # feed-forward GELU in cuBLASLt's GEMM epilogue (tanh approximation)
+    graphs: bool = True  # replay the whole Euler loop as one CUDA graph
+    max_graphs: int = 16
+
+
+class _Packed(nn.Module):
+    """The estimator's weights regrouped for the fast step: fused q/k/v, the input projection split by what changes
+    per step, every AdaLN linear stacked into one fp32 GEMM."""
+
+    def __init__(self, estimator: nn.Module, dtype: torch.dtype):
+        super().__init__()
+        sd = {k: v.detach().float() for k, v in estimator.state_dict().items()}
+        cfg = estimator.cfg
+        self.depth, self.heads, self.inner, self.dim = cfg.depth, cfg.heads, cfg.heads * cfg.dim_head, cfg.dim
+        self.register_buffer("inv_freq", sd["rotary_embed.inv_freq"].clone())
+
+        def cast(t: torch.Tensor) -> torch.Tensor:
+            return t.to(dtype).contiguous()
+
+        qkv_w, qkv_b, out_w, out_b, ff1_w, ff1_b, ff2_w, ff2_b, ada_w, ada_b = ([] for _ in range(10))
+        for i in range(self.depth):
+            p = f"transformer_blocks.{i}."
+            qkv_w.append(torch.cat([sd[p + f"attn.to_{n}.weight"] for n in "qkv"]))
+            qkv_b.append(torch.cat([sd[p + f"attn.to_{n}.bias"] for n in "qkv"]))
+            out_w.append(sd[p + "attn.to_out.0.weight"])
+            out_b.append(sd[p + "attn.to_out.0.bias"])
+            ff1_w.append(sd[p + "ff.ff.0.0.weight"])
+            ff1_b.append(sd[p + "ff.ff.0.0.bias"])
+            ff2_w.append(sd[p + "ff.ff.2.weight"])
+            ff2_b.append(sd[p + "ff.ff.2.bias"])
+            ada_w.append(sd[p + "attn_norm.linear.weight"])
+            ada_b.append(sd[p + "attn_norm.linear.bias"])
+        ada_w.append(sd["norm_out.linear.weight"])
+        ada_b.append(sd["norm_out.linear.bias"])
+        self.qkv_w = nn.ParameterList([cast(w) for w in qkv_w])
+        self.qkv_b = nn.ParameterList([cast(b) for b in qkv_b])
+        self.out_w = nn.ParameterList([cast(w) for w in out_w])
+        self.out_b = nn.ParameterList([cast(b) for b in out_b])
+        self.ff1_w = nn.ParameterList([cast(w) for w in ff1_w])
+        self.ff1_b = nn.ParameterList([cast(b) for b in ff1_b])
+        self.ff2_w = nn.ParameterList([cast(w) for w in ff2_w])
+        self.ff2_b = nn.ParameterList([cast(b) for b in ff2_b])
+        self.ada_w = nn.Parameter(torch.cat(ada_w))  # fp32 island: AdaLN modulation
+        self.ada_b = nn.Parameter(torch.cat(ada_b))
+        proj = sd["input_embed.proj.weight"]  # [dim, mel + mel + text]: x | cond | text
+        self.in_x_w = nn.Parameter(proj[:, :MEL].contiguous())
+        self.in_cond_w = nn.Parameter(proj[:, MEL:2 * MEL].contiguous())
+        self.in_text_w = nn.Parameter(proj[:, 2 * MEL:].contiguous())
+        self.in_b = nn.Parameter(sd["input_embed.proj.bias"])
+        conv = "input_embed.conv_pos_embed.conv1d."
+        self.conv_w = nn.ParameterList([cast(sd[conv + f"{i}.weight"]) for i in (0, 2)])
+        self.conv_b = nn.ParameterList([cast(sd[conv + f"{i}.bias"]) for i in (0, 2)])
+        self.groups = self.dim // sd[conv + "0.weight"].shape[1]
+        self.conv_w_taps = nn.ParameterList(  # [groups, K, c_in, c_out]: the Triton kernel's layout
+            [w.reshape(self.groups, -1, w.shape[1], w.shape[2]).permute(0, 3, 2, 1).contiguous() for w in self.conv_w])
+        self.out_w_final = nn.Parameter(cast(sd["proj_out.weight"]))
+        self.out_b_final = nn.Parameter(cast(sd["proj_out.bias"]))
+        for p in self.parameters():
+            p.requires_grad_(False)
+
+
+class _Step:
+    """One (batch, frames, steps) graph: its static buffers and the captured Euler loop."""
+
+    def __init__(self, runner: "TorchFastCFM", batch: int, frames: int, steps: int):
+        dev = runner.device
+        self.x0 = torch.zeros(batch, frames, MEL, device=dev)
+        self.prompt = torch.zeros(batch, frames, MEL, device=dev)
+        self.mu = torch.zeros(batch, frames, runner.text_dim, device=dev)
+        self.keep = torch.ones(frames, 1, device=dev)  # 0 on prompt frames: the Euler state is re-zeroed there
+        self.out = torch.zeros(batch, frames, MEL, device=dev)
+        self.dt = torch.full((batch,), 1.0 / steps, device=dev)
+        self.mods = runner._modulations(steps)
+        self.graph: torch.cuda.CUDAGraph | None = None
+
+    def body(self, runner: "TorchFastCFM") -> None:
+        text, _ = runner.conditioner.condition(self.mu, self.dt)
+        self.out.copy_(runner._loop(self.x0, self.prompt, text, self.mods, self.keep))
+
+
+class TorchFastCFM:
+    """``inference(mu [B,T,512], prompt [1|B,100,Tp], steps, noise=None) -> mel [B,100,T]`` on a CUDA GPU.
+
+    ``estimator`` is our DiT (gsv_trt.models.cfm.dit.DiT); its fp32 weights are copied and regrouped, the module
+    itself is not changed. Non-finite output is never returned: the call is rerun one precision wider
+    (fp16 -> bf16 -> fp32) with a message, and the runtime stays there.
+    """
+
+    def __init__(self, estimator: nn.Module, options: FastOptions = FastOptions(), device: str | torch.device = "cuda",
+                 weights: str = "", log=None):
+        if not torch.cuda.is_available():
+            raise GsvTrtError("torch-fast CFM needs a CUDA GPU (torch.cuda.is_available() is False)")
+        if options.precision not in DTYPES:
+            raise GsvTrtError(f"precision {options.precision!r}: expected one of {', '.join(DTYPES)}")
+        if options.conv not in CONV_IMPLS:
+            raise GsvTrtError(f"conv {options.conv!r}: expected one of {', '.join(CONV_IMPLS)}")
+        self.device = torch.device(device)
+        self.estimator = estimator
+        self.weights = weights
+        self.log = log or (lambda message: print(message, file=sys.stderr))
+        self.conditioner = _Conditioner(estimator).to(self.device).eval()
+        self.lock = threading.Lock()
+        self.capture_seconds: dict[tuple[int, int, int], float] = {}
+        self._configure(options)
+
+    def _configure(self, options: FastOptions) -> None:
+        """(Re)build everything that depends on the precision; drops captured graphs."""
+        self.options = options
+        self.dtype = DTYPES[options.precision]
+        self.packed = _Packed(self.estimator, self.dtype).to(self.device)
+        self.text_dim = self.packed.in_text_w.shape[1]
+        self.attention = self._pick_attention(options.attention)
+        self.graphs: OrderedDict[tuple[int, int, int], _Step] = OrderedDict()
+        self.info = RuntimeInfo("torch-fast", options.precision, torch.cuda.get_device_name(self.device),
+                                f"conv {options.conv}, attention {self.attention.name}, "
+                                f"{'CUDA graph per (B, T, steps)' if options.graphs else 'no graphs'}; {self.weights}")
+
+    def _pick_attention(self, preferred: str):
+        """The preferred SDPA backend if it takes this dtype and layout here, else the next that does."""
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        order = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION,
+                 "efficient": SDPBackend.EFFICIENT_ATTENTION, "math": SDPBackend.MATH}
+        qkv = torch.zeros(1, 256, 3, self.packed.heads, self.packed.inner // self.packed.heads, device=self.device,
+                          dtype=self.dtype)
+        q, k, v = (qkv[:, :, j].transpose(1, 2) for j in range(3))  # the strided layout the step uses
+        for backend in [order[preferred]] + [b for n, b in order.items() if n != preferred]:
+            try:
+                with sdpa_kernel(backend):
+                    F.scaled_dot_product_attention(q, k, v)
+                return backend
+            except RuntimeError:
+                continue
+        raise GsvTrtError("no scaled-dot-product-attention backend runs here")
+
+    # -- the computation -------------------------------------------------------------------------------------------
+    def _modulations(self, steps: int) -> torch.Tensor:
+        """Every block's AdaLN shift/scale/gate for every step, [steps, 1, depth*6*dim + 2*dim] fp32.
+
+        They depend on the step's t and on the step size only (not on the input), so they are computed once per
+        step count, outside the graph, in fp32 (an fp32 island)."""
+        p = self.packed
+        t_values, t = [], 0.0
+        for _ in range(steps):  # t accumulates in Python floats, as upstream's loop does
+            t_values.append(t)
+            t += 1.0 / steps
+        with torch.inference_mode():
+            times = torch.tensor(t_values, device=self.device, dtype=torch.float32)
+            dt_emb = self.conditioner.estimator.d_embed(torch.full((1,), 1.0 / steps, device=self.device))
+            t_emb = self.conditioner.estimator.time_embed(times)[:, None, :] + dt_emb[None]
+            return F.linear(F.silu(t_emb), p.ada_w, p.ada_b).contiguous()
+
+    def _rope_table(self, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+        pos = torch.arange(frames, device=self.device, dtype=torch.float32)
+        angles = torch.outer(pos, self.packed.inv_freq)  # fp32 island: RoPE angles
+        return angles.cos().contiguous(), angles.sin().contiguous()
+
+    def _position_embedding(self, h0: torch.Tensor, h: torch.Tensor) -> None:
+        """``h = h0 + ConvPositionEmbedding(h0)`` (2 x grouped Conv1d k=31 + Mish), time-major [B, T, D]."""
+        p, dtype = self.packed, self.dtype
+        if self.options.conv == "triton":
+            from ..kernels.dit import grouped_conv_mish
+
+            first = torch.empty(h.shape, device=self.device, dtype=dtype)
+            grouped_conv_mish(h0.to(dtype), p.conv_w_taps[0], p.conv_b[0], first)
+            grouped_conv_mish(first, p.conv_w_taps[1], p.conv_b[1], h, residual=h0)
+            return
+        x = h0.to(dtype)
+        for w, b in zip(p.conv_w, p.conv_b):
+            x = F.mish(self._grouped_conv(x, w, b))
+        h.copy_(x.float() + h0)
+
+    def _grouped_conv(self, h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        kind, groups, k = self.options.conv, self.packed.groups, w.shape[-1]
+        if kind == "cudnn":
+            return F.conv1d(h.transpose(1, 2), w, b, padding=k // 2, groups=groups).transpose(1, 2)
+        if kind == "cudnn-nlc":
+            x = h.transpose(1, 2).unsqueeze(2)  # [B, C, 1, T] view, channels-last in memory
+            y = F.conv2d(x, w.unsqueeze(2).contiguous(memory_format=torch.channels_last), b,
+                         padding=(0, k // 2), groups=groups)
+            return y.squeeze(2).transpose(1, 2)
+        batch, frames, dim = h.shape
+        cg = dim // groups
+        padded = F.pad(h, (0, 0, k // 2, k // 2))  # [B, T + k - 1, D]
+        windows = padded.unfold(1, k, 1)  # [B, T, D, k]
+        windows = windows.reshape(batch * frames, groups, cg * k).transpose(0, 1)  # [G, B*T, cg*k]
+        weight = w.reshape(groups, cg, cg * k).transpose(1, 2)  # [G, cg*k, cg]
+        y = torch.bmm(windows, weight)  # [G, B*T, cg]
+        return y.transpose(0, 1).reshape(batch, frames, dim) + b
+
+    def _loop(self, x0: torch.Tensor, prompt: torch.Tensor, text: torch.Tensor, mods: torch.Tensor,
+              keep: torch.Tensor) -> torch.Tensor:
+        from torch.nn.attention import sdpa_kernel
+
+        from ..kernels.dit import modulated_norm, rope_first_channels
+
+        p, dtype = self.packed, self.dtype
+        batch, frames, _ = x0.shape
+        steps = mods.shape[0]
+        d = 1.0 / steps
+        cond = F.linear(prompt, p.in_cond_w) + F.linear(text, p.in_text_w, p.in_b)  # [B, T, dim] fp32, once
+        cos, sin = self._rope_table(frames)
+        dim, inner, heads = p.dim, p.inner, p.heads
+        h = torch.empty(batch, frames, dim, device=self.device)
+        normed = torch.empty(batch, frames, dim, device=self.device, dtype=dtype)
+        x = x0
+        for s in range(steps):
+            h0 = F.linear(x, p.in_x_w) + cond
+            self._position_embedding(h0, h)
+            m = mods[s].expand(batch, -1)  # batch stride 0: one modulation row serves every item
+            for i in range(p.depth):
+                base = i * 6 * dim
+                shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = (
+                    m[:, base + j * dim: base + (j + 1) * dim] for j in range(6))
+                if i == 0:
+                    modulated_norm(h, shift_msa, scale_msa, normed)
+                qkv = F.linear(normed, p.qkv_w[i], p.qkv_b[i])  # [B, T, 3 * inner]
+                rope_first_channels(qkv, cos, sin, inner)
+                q, k, v = (qkv[..., j * inner:(j + 1) * inner].view(batch, frames, heads, -1).transpose(1, 2)
+                           for j in range(3))
+                with sdpa_kernel(self.attention):
+                    attn = F.scaled_dot_product_attention(q, k, v)
+                attn = F.linear(attn.transpose(1, 2).reshape(batch, frames, inner), p.out_w[i], p.out_b[i])
+                modulated_norm(h, shift_mlp, scale_mlp, normed, residual=attn, gate=gate_msa)
+                if self.options.gelu_epilogue:
+                    hidden = torch._addmm_activation(p.ff1_b[i], normed.view(batch * frames, dim), p.ff1_w[i].t(),
+                                                     use_gelu=True).view(batch, frames, -1)
+                else:
+                    hidden = F.gelu(F.linear(normed, p.ff1_w[i], p.ff1_b[i]), approximate="tanh")
+                ff = F.linear(hidden, p.ff2_w[i], p.ff2_b[i])
+                if i + 1 < p.depth:
+                    nxt = (i + 1) * 6 * dim
+                    modulated_norm(h, m[:, nxt:nxt + dim], m[:, nxt + dim:nxt + 2 * dim], normed, residual=ff,
+                                   gate=gate_mlp)
+                else:  # norm_out: AdaLayerNormZero_Final chunks (scale, shift)
+                    fin = p.depth * 6 * dim
+                    modulated_norm(h, m[:, fin + dim:fin + 2 * dim], m[:, fin:fin + dim], normed, residual=ff,
+                                   gate=gate_mlp)
+            v = F.linear(normed, p.out_w_final, p.out_b_final).float()  # [B, T, mel]
+            x = (x + d * v) * keep
+        return x
+
+    # -- graphs and calls ------------------------------------------------------------------------------------------
+    def _graph_for(self, batch: int, frames: int, steps: int) -> _Step:
+        key = (batch, frames, steps)
+        if key in self.graphs:
+            self.graphs.move_to_end(key)
+            return self.graphs[key]
+        start = time.perf_counter()
+        entry = _Step(self, batch, frames, steps)
+        if self.options.graphs:
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side), torch.inference_mode():
+                entry.body(self)  # warm-up: Triton JIT, cuBLAS handles and workspaces
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            entry.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(entry.graph), torch.inference_mode():
+                entry.body(self)
+        torch.cuda.synchronize(self.device)
+        self.capture_seconds[key] = time.perf_counter() - start
+        self.graphs[key] = entry
+        while len(self.graphs) > self.options.max_graphs:
+            self.graphs.popitem(last=False)
+        return entry
+
+    def _run(self, mu: torch.Tensor, prompt: torch.Tensor, steps: int, noise: torch.Tensor,
+             temperature: float) -> torch.Tensor:
+        batch, frames, _ = mu.shape
+        prompt_len = prompt.shape[-1]
+        entry = self._graph_for(batch, frames, steps)
+        entry.mu.copy_(mu)
+        entry.x0.copy_(noise.transpose(1, 2))
+        entry.x0.mul_(temperature)
+        entry.x0[:, :prompt_len] = 0
+        entry.prompt.zero_()
+        entry.prompt[:, :prompt_len] = prompt.transpose(1, 2)
+        entry.keep.fill_(1.0)
+        entry.keep[:prompt_len] = 0
+        if entry.graph is not None:
+            entry.graph.replay()
+        else:
+            entry.body(self)
+        return entry.out.transpose(1, 2).clone()
+
+    @torch.inference_mode()
+    def inference(self, mu: torch.Tensor, prompt: torch.Tensor, steps: int, noise: torch.Tensor | None = None,
+                  temperature: float = 1.0) -> torch.Tensor:
+        """Upstream's ``CFM.inference(mu, x_lens=[T], prompt, steps, inference_cfg_rate=0)`` -> fp32 [B, 100, T].
+
+        One device sync per call (the finiteness check). Thread-safe: calls share the graphs' static buffers, so
+        they run one at a time."""
+        batch, frames, _ = mu.shape
+        mu = mu.to(self.device, torch.float32)
+        prompt = prompt.to(self.device, torch.float32)
+        if noise is None:
+            noise = torch.randn([batch, MEL, frames], device=self.device, dtype=torch.float32)
+        noise = noise.to(self.device, torch.float32)
+        with self.lock:
+            while True:
+                mel = self._run(mu, prompt, steps, noise, temperature)
+                if bool(torch.isfinite(mel).all()):
+                    return mel
+                wider = FALLBACK.get(self.options.precision)
+                if wider is None:
+                    raise GsvTrtError("torch-fast CFM: non-finite mel even in fp32 (check the weights and inputs)")
+                self.log(f"torch-fast CFM: {self.options.precision} gave non-finite values; "
+                         f"falling back to {wider} for this and later calls")
+                self._configure(dataclasses.replace(self.options, precision=wider))
+
+
+class _Conditioner(nn.Module):
+    """The once-per-call fp32 parts of the estimator: its own ``condition`` and time embedding (plain modules)."""
+
+    def __init__(self, estimator: nn.Module):
+        super().__init__()
+        blocks = estimator.transformer_blocks  # the blocks run from _Packed; copy everything else
+        self.estimator = copy.deepcopy(estimator, memo={id(blocks): nn.ModuleList()})
+
+    def condition(self, mu: torch.Tensor, dt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.estimator.condition(mu, dt)
+
+    def time(self, t: torch.Tensor) -> torch.Tensor:
+        return self.estimator.time_embed(t)
+

@@ -1,0 +1,240 @@
+"""Side-by-side CFM timings and quality on one CUDA GPU, in one process: upstream eager fp16 (is_half), torch.compile of
+upstream's DiT, and the torch-fast runtime's variants. One JSON line per (row, mode) on stdout and in --out.
+
+Every mode runs the same weights (random, spread so the output depends on the input; loaded into upstream's classes
+where the mode is upstream code) on the same conditioning and noise; quality is mel SNR / L1 against upstream's fp32
+eager CFM with TF32 off (our eager CFM equals it to 1e-4: tests/test_cfm_model.py).
+
+usage (repository root, GPU machine; .ref/reference = a copy of ../shared/reference):
+  python tools/bench_cfm.py --ref .ref/reference --rows v4:1:1000:32,v3:1:934:32,v4:1:1000:8,v4:4:1000:32 \
+      --modes upstream-fp16,compile-bf16,fast-bf16,fast-fp16 --out cfm.jsonl
+modes: upstream-fp16 | upstream-fp32 (eager), compile-bf16 (torch.compile of upstream's DiT, mask dropped as in
+../shared/reference/bench/cfm.py), fast-<bf16|fp16|fp32>[-cudnn|-cudnn-nlc|-unfold][-flash|-cudnnattn|-efficient]
+[-epi: GELU in the GEMM epilogue][-nograph].
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from gsv_trt.models.cfm.loader import load_cfm  # noqa: E402
+from gsv_trt.runtime.cfm.torch_fast import FastOptions, TorchFastCFM  # noqa: E402
+
+SHAPES = {"v3": 468, "v4": 500}  # T_ref: the prompt part of a chunk
+
+
+def cuda_ms(fn, n: int, warm: int = 1) -> list[float]:
+    for _ in range(warm):
+        fn()
+    torch.cuda.synchronize()
+    out = []
+    for _ in range(n):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        fn()
+        b.record()
+        torch.cuda.synchronize()
+        out.append(a.elapsed_time(b))
+    return out
+
+
+def quality(mel: torch.Tensor, ref: torch.Tensor, prompt_len: int) -> dict:
+    a, b = mel[..., prompt_len:].double(), ref[..., prompt_len:].double()
+    err = (a - b).pow(2).mean()
+    return {"snr_db": round(float(10 * torch.log10(b.pow(2).mean() / err.clamp_min(1e-30))), 2),
+            "l1": float((a - b).abs().mean()), "finite": bool(torch.isfinite(mel).all())}
+
+
+COLD = """
+import time, sys
+t0 = time.perf_counter()
+sys.path.insert(0, {repo!r})
+import torch
+from gsv_trt.models.cfm.loader import load_cfm
+from gsv_trt.runtime.cfm.torch_fast import TorchFastCFM
+loaded = load_cfm("v4", "random")
+t1 = time.perf_counter()
+fast = TorchFastCFM(loaded.model.estimator)
+mel = fast.inference(torch.randn(1, 1000, 512), torch.randn(1, 100, 500), 32)
+torch.cuda.synchronize()
+t2 = time.perf_counter()
+print({{"load_s": round(t1 - t0, 2), "runtime_and_first_mel_s": round(t2 - t1, 2), "total_s": round(t2 - t0, 2)}})
+"""
+
+
+def cold_start(out: Path | None) -> None:
+    """Two new processes: the first with an empty Triton cache (first ever), the second reusing it (a restart)."""
+    import ast
+    import os
+    import subprocess
+    import tempfile
+
+    cache = tempfile.mkdtemp(prefix="triton-cache-")
+    for label in ("first-ever", "restart-warm-cache"):
+        env = dict(os.environ, TRITON_CACHE_DIR=cache)
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", COLD.format(repo=str(REPO))], env=env, capture_output=True,
+                              text=True)
+        rec = {"cold_start": label, "process_s": round(time.perf_counter() - start, 2),
+               "weights": "RANDOM (load_s includes generating them)"}
+        lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+        rec.update(ast.literal_eval(lines[-1]) if lines else {"error": done.stderr[-400:]})
+        line = json.dumps(rec)
+        print(line, flush=True)
+        if out:
+            with open(out, "a") as f:
+                f.write(line + "\n")
+
+
+def profile_kernels(estimator, opts: FastOptions, mu, prompt, steps: int, noise) -> None:
+    """Top kernels of one call without the graph (the same kernels the graph replays), to stderr."""
+    import dataclasses
+
+    from torch.profiler import ProfilerActivity, profile
+
+    fast = TorchFastCFM(estimator, dataclasses.replace(opts, graphs=False))
+    fast.inference(mu, prompt, steps, noise=noise)
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        fast.inference(mu, prompt, steps, noise=noise)
+        torch.cuda.synchronize()
+    print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=22, max_name_column_width=70),
+          file=sys.stderr)
+
+
+def reference_classes(ref: Path):
+    sys.path.insert(0, str(ref))
+    from gpt_sovits.cfm import CFM  # noqa: E402
+    from gpt_sovits.f5_dit.dit import DiT  # noqa: E402
+
+    class ConditionedDiT(DiT):
+        """Upstream's DiT plus the conditioner entry point the fast runtime calls (upstream's own sub-modules)."""
+
+        def condition(self, mu, dt):
+            return self.text_embed(mu, mu.shape[1]), self.d_embed(dt)
+
+    return CFM, ConditionedDiT
+
+
+def build(ref: Path):
+    """(our CFM with the project's random weights, upstream's CFM holding the same weights)."""
+    CFM, DiT = reference_classes(ref)
+    ours = load_cfm("v4", "random")
+    upstream = CFM(100, DiT(dim=1024, depth=22, heads=16, ff_mult=2, text_dim=512, conv_layers=4))
+    upstream.load_state_dict(ours.model.state_dict(), strict=True)
+    return ours, upstream.eval()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ref", type=Path, required=True, help="a copy of ../shared/reference")
+    ap.add_argument("--rows", default="v4:1:1000:32", help="version:batch:frames:steps, comma separated")
+    ap.add_argument("--modes", default="upstream-fp16,fast-bf16", help="comma list, see the module docstring")
+    ap.add_argument("--iters", type=int, default=5, help="timed calls per mode")
+    ap.add_argument("--out", type=Path, default=None, help="also append the JSON lines here")
+    ap.add_argument("--cold-start", action="store_true",
+                    help="time a new process from start to its first v4 mel (T=1000, 32 steps): first ever (empty "
+                         "Triton cache) and restarted (warm cache)")
+    ap.add_argument("--profile", action="store_true",
+                    help="per fast mode, also print the top CUDA kernels of one un-graphed call (torch.profiler)")
+    args = ap.parse_args()
+    if args.cold_start:
+        cold_start(args.out)
+        return 0
+    torch.backends.cuda.matmul.allow_tf32 = False  # upstream's set_seed
+    torch.backends.cudnn.allow_tf32 = False
+    dev = torch.device("cuda")
+    ours, cfm = build(args.ref)
+    cfm = cfm.to(dev)
+    estimator = ours.model.estimator.to(dev)
+    speech_prompt = torch.load(REPO / "tests" / "fixtures" / "cfm_speech_prompt.pt") if (
+        REPO / "tests" / "fixtures" / "cfm_speech_prompt.pt").exists() else None
+    fast_cache: dict[str, TorchFastCFM] = {}
+    for row in args.rows.split(","):
+        version, batch, frames, steps = row.split(":")
+        batch, frames, steps = int(batch), int(frames), int(steps)
+        prompt_len = SHAPES[version]
+        g = torch.Generator(device="cpu").manual_seed(1)
+        mu = torch.randn(batch, frames, 512, generator=g).to(dev)
+        prompt = (speech_prompt[..., :prompt_len] if speech_prompt is not None
+                  else torch.randn(1, 100, prompt_len, generator=g)).to(dev)
+        noise = torch.randn(batch, 100, frames, generator=g).to(dev)
+        x_lens = torch.tensor([frames], device=dev)
+
+        def upstream(dtype, model=cfm):
+            torch.manual_seed(0)
+            torch.cuda.manual_seed(0)
+            return model.inference(mu.to(dtype), x_lens, prompt.to(dtype), steps)
+
+        # fp32 reference with the fixed noise: upstream draws torch.randn first, so seed and substitute
+        torch.cuda.manual_seed(0)
+        ref_noise = torch.randn([batch, 100, frames], device=dev)
+        ref = upstream(torch.float32).float()
+        for mode in args.modes.split(","):
+            rec = {"row": row, "mode": mode, "gpu": torch.cuda.get_device_name(), "torch": torch.__version__,
+                   "weights": ours.provenance}
+            try:
+                if mode.startswith("upstream-") or mode.startswith("compile-"):
+                    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[mode.split("-")[1]]
+                    model = cfm.to(dtype)
+                    if mode.startswith("compile-"):
+                        model.estimator = torch.compile(model.estimator, dynamic=False)
+                    start = time.perf_counter()
+                    mel = upstream(dtype, model).float()
+                    torch.cuda.synchronize()
+                    rec["first_call_s"] = round(time.perf_counter() - start, 2)
+                    times = cuda_ms(lambda: upstream(dtype, model), args.iters)
+                    if mode.startswith("compile-"):
+                        model.estimator = model.estimator._orig_mod
+                    cfm.float()
+                else:
+                    parts = mode.split("-")
+                    precision = parts[1]
+                    conv = next((c for c in ("cudnn-nlc", "cudnn", "unfold", "triton") if f"-{c}" in mode and
+                                 not (c == "cudnn" and "-cudnn-nlc" in mode)), "triton")
+                    attention = ("cudnn" if "-cudnnattn" in mode else "efficient" if "-efficient" in mode
+                                 else "efficient" if precision == "fp32" else "flash")
+                    opts = FastOptions(precision=precision, conv=conv, attention=attention,
+                                       graphs="-nograph" not in mode, gelu_epilogue="-epi" in mode)
+                    key = repr(opts)
+                    if key not in fast_cache:
+                        fast_cache.clear()
+                        torch.cuda.empty_cache()
+                        fast_cache[key] = TorchFastCFM(estimator, opts)
+                    fast = fast_cache[key]
+                    start = time.perf_counter()
+                    mel = fast.inference(mu, prompt, steps, noise=ref_noise)
+                    torch.cuda.synchronize()
+                    rec["first_call_s"] = round(time.perf_counter() - start, 2)
+                    rec["capture_s"] = round(fast.capture_seconds[(batch, frames, steps)], 2)
+                    rec["runtime"] = fast.info.detail.split(";")[0]
+                    times = cuda_ms(lambda: fast.inference(mu, prompt, steps, noise=ref_noise), args.iters)
+                    if args.profile:
+                        profile_kernels(estimator, opts, mu, prompt, steps, ref_noise)
+                rec.update(quality(mel, ref, prompt_len))
+                rec.update(median_ms=round(statistics.median(times), 2), min_ms=round(min(times), 2),
+                           max_ms=round(max(times), 2), per_step_ms=round(statistics.median(times) / steps, 3))
+            except Exception as e:  # a failing mode is a result too
+                rec["error"] = f"{type(e).__name__}: {e}"[:400]
+                cfm.float()
+            line = json.dumps(rec)
+            print(line, flush=True)
+            if args.out:
+                with open(args.out, "a") as f:
+                    f.write(line + "\n")
+        del mu, noise, ref
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
