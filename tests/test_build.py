@@ -85,7 +85,8 @@ def test_rtx_builds_ahead_of_time_with_a_complete_sidecar(tiny_onnx, tmp_path, c
     assert sidecar["profiles"][1]["frames"] == [257, 1000, 2048]  # --opt-frames above the split tunes "long"
     assert sidecar["tensorrt"] == {"flavour": "rtx", "module": "tensorrt_rtx", "version": trt.__version__}
     assert sidecar["targets"] == {"compute_capabilities": ["8.0", "8.6", "8.9", "12.0", "12.1"], "gpu": None}
-    assert sidecar["io"] == {"inputs": [{"name": "mel", "dtype": "float32", "shape": [-1, 100, -1]}],
+    assert sidecar["io"] == {"inputs": [{"name": "mel", "dtype": "float32", "shape": [-1, 100, -1],
+                                         "dims": ["batch", 100, "frames"]}],
                              "outputs": [{"name": "wav", "dtype": "float32", "shape": [-1, 1, -1]}]}
     assert sidecar["engine"]["bytes"] == plan.stat().st_size and len(sidecar["engine"]["sha256"]) == 64
     assert sidecar["build"]["seconds"] > 0 and sidecar["build"]["host_gpu"] is None

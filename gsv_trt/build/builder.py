@@ -1,16 +1,19 @@
 """ONNX -> TensorRT engine with the builder API: ONNX parser, strongly typed network (the ONNX's own types decide
-precision, as TensorRT 11 and TensorRT-RTX require), one optimization profile per frame range, and the sidecar.
+precision, as TensorRT 11 and TensorRT-RTX require), optimization profiles over batch and frames, and the sidecar.
+Any graph ``gsv-trt export`` writes builds here: the vocoder and the CFM's two graphs (the metadata says which).
 
 ``ensure_engine`` is the cached entry point: it works out the build inputs first (ONNX sha256, weights, precision,
-profiles, TensorRT flavour and version, targets) and rebuilds only when they differ from the existing sidecar's.
+profiles, TensorRT flavour and version, targets) and rebuilds only when they differ from the existing sidecar's. It
+never replaces an engine built from other weights unless forced.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
@@ -19,13 +22,12 @@ import numpy as np
 
 from .. import __version__
 from ..errors import GsvTrtError
-from ..export.metadata import read_metadata
+from ..export.artifacts import describe_weights, replacement_problem
+from ..export.metadata import IO_NAMES, input_dims, model_version, read_metadata
 from .flavour import LABELS, Flavour, choose
-from .profiles import WHY, Profile, make_profiles
+from .profiles import CFM_WHY, WHY, Profile, cfm_profiles, make_profiles
 from .progress import BuildConsole
 from .sidecar import FORMAT, cache_key, read_sidecar, reuse_reason, sha256_file, sidecar_path, write_sidecar
-
-INPUT, OUTPUT = "mel", "wav"
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class BuildOptions:
     """How to build; each field that shapes the engine is part of the cache key."""
 
     trt: str = "auto"  # auto | tensorrt | rtx
-    profiles: tuple[Profile, ...] = field(default_factory=lambda: tuple(make_profiles()))
+    profiles: tuple[Profile, ...] | None = None  # None: the component's defaults (``default_profiles``)
     workspace_bytes: int | None = None  # builder workspace memory-pool limit; None = TensorRT's default
     target_ccs: tuple[str, ...] = ()  # TensorRT-RTX targets ("8.6", "current"); () = its default set
     tf32: bool = False  # allow TF32 for fp32 layers (faster, ~1e-3 relative error); off: fp32 means fp32
@@ -59,6 +61,25 @@ class BuildPlan:
     inputs: dict
     options: BuildOptions
     gpu: GpuTarget | None
+    profiles: tuple[Profile, ...]
+
+
+def default_profiles(component: str, version: str) -> list[Profile]:
+    """The profiles an engine of ``component`` gets unless the user sizes them (see profiles.py for why)."""
+    if component == "vocoder":
+        return make_profiles()
+    from ..models.cfm.config import CFM_SHAPES
+
+    return cfm_profiles(CFM_SHAPES[version][1])
+
+
+def model_fields(meta: dict) -> dict:
+    """The sidecar's ``model``: what the engine computes and from which weights."""
+    if meta["component"] == "vocoder":
+        return {"vocoder": meta["vocoder"], "hop": int(meta["hop"]), "sample_rate": int(meta["sample_rate"]),
+                "weights_sha256": meta["weights_sha256"]}
+    return {"component": meta["component"], "version": meta["version"], "config": json.loads(meta["cfm_config"]),
+            "weights_sha256": meta["weights_sha256"]}
 
 
 def resolve_targets(flavour: Flavour, requested: tuple[str, ...], gpu: GpuTarget | None, precision: str) -> dict:
@@ -89,35 +110,56 @@ def plan_build(onnx: str | Path, options: BuildOptions, gpu: GpuTarget | None) -
     meta = read_metadata(onnx)
     flavour = choose(options.trt, gpu is not None)
     islands = [s for s in meta["fp32_islands"].split(",") if s]
+    profiles = options.profiles or tuple(default_profiles(meta["component"], model_version(meta)))
     inputs = {
-        "model": {"vocoder": meta["vocoder"], "hop": int(meta["hop"]), "sample_rate": int(meta["sample_rate"]),
-                  "weights_sha256": meta["weights_sha256"]},
+        "model": model_fields(meta),
         "onnx_sha256": sha256_file(onnx),
         "precision": meta["precision"],
         "fp32_islands": islands,
-        "profiles": [p.to_dict() for p in options.profiles],
+        "profiles": [p.to_dict() for p in profiles],
         "tensorrt": {"flavour": flavour.name, "module": flavour.trt.__name__, "version": flavour.version},
         "targets": resolve_targets(flavour, options.target_ccs, gpu, meta["precision"]),
         "options": {"workspace_bytes": options.workspace_bytes, "tf32": options.tf32},
     }
-    return BuildPlan(onnx, flavour, meta, inputs, options, gpu)
+    return BuildPlan(onnx, flavour, meta, inputs, options, gpu, profiles)
 
 
 def ensure_engine(onnx: str | Path, plan_path: str | Path, options: BuildOptions, gpu: GpuTarget | None,
                   console: BuildConsole, force: bool = False) -> tuple[dict, bool]:
     """Build ``plan_path`` from ``onnx`` unless an engine with the same build inputs is already there.
-    Returns the sidecar and whether a build happened; says which, and why, on the console."""
+    Returns the sidecar and whether a build happened; says which, and why, on the console. An engine built from
+    other weights is replaced only with ``force``, and the console says what was replaced."""
     plan_path = Path(plan_path)
     plan = plan_build(onnx, options, gpu)
     reusable, reason = reuse_reason(plan_path, plan.inputs)
     if reusable and not force:
         console.say(f"reusing cached engine {plan_path} ({reason})")
         return read_sidecar(plan_path), False
+    held = weights_held(plan_path)
+    new = (plan.meta["weights"], plan.meta["weights_sha256"])
+    problem = replacement_problem(plan_path, held, new) if held else None
+    if problem and not force:
+        raise GsvTrtError(problem)
+    if problem:
+        console.say(f"replacing {plan_path}, built from {describe_weights(*held)} (--force)")
     why = "rebuilding as asked (--force)" if reusable else reason
     where = "ahead of time, no GPU here, " if gpu is None else ""
     ccs = ", ".join(plan.inputs["targets"]["compute_capabilities"])
     console.say(f"building {plan_path} with {plan.flavour.label} ({where}for compute capability {ccs}; {why})")
     return build(plan, plan_path, console), True
+
+
+def weights_held(plan_path: Path) -> tuple[str, str] | None:
+    """(weights, weights_sha256) of the engine at ``plan_path`` as its sidecar records them, even when the plan no
+    longer matches it; None without a readable sidecar (nothing then says what the file holds)."""
+    path = sidecar_path(plan_path)
+    if not plan_path.exists() or not path.exists():
+        return None
+    try:
+        sidecar = json.loads(path.read_text())
+        return sidecar["sources"]["weights"], sidecar["model"]["weights_sha256"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+        return None
 
 
 def build(plan: BuildPlan, plan_path: str | Path, console: BuildConsole) -> dict:
@@ -131,11 +173,13 @@ def build(plan: BuildPlan, plan_path: str | Path, console: BuildConsole) -> dict
     if not parser.parse_from_file(str(plan.onnx)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise GsvTrtError(f"{plan.onnx}: {LABELS[plan.flavour.name]}'s ONNX parser refuses it: {errors}")
-    io = network_io(trt, network)
+    dims = input_dims(plan.onnx)
+    io = network_io(trt, network, plan.meta["component"], dims)
     config = builder.create_builder_config()
-    for profile in plan.options.profiles:
+    for profile in plan.profiles:
         shapes = builder.create_optimization_profile()
-        shapes.set_shape(INPUT, *profile.shapes())
+        for name, input_dims_ in dims.items():
+            shapes.set_shape(name, *profile.shapes_for(input_dims_))
         config.add_optimization_profile(shapes)
     if plan.options.workspace_bytes:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, plan.options.workspace_bytes)
@@ -180,7 +224,8 @@ def build(plan: BuildPlan, plan_path: str | Path, console: BuildConsole) -> dict
             "gsv_trt_version": __version__,
             "timing_cache": str(timing_cache) if timing_cache else None,
         },
-        "notes": {"profiles": WHY, "runs_on": runs_on_text(plan)},
+        "notes": {"profiles": WHY if plan.meta["component"] == "vocoder" else CFM_WHY,
+                  "runs_on": runs_on_text(plan)},
     }
     write_sidecar(plan_path, sidecar)
     console.say(f"built {plan_path} ({engine['bytes'] / 2**20:.1f} MiB) in {seconds:.1f} s; sidecar "
@@ -188,16 +233,19 @@ def build(plan: BuildPlan, plan_path: str | Path, console: BuildConsole) -> dict
     return sidecar
 
 
-def network_io(trt, network) -> dict:
-    """Names, dtypes and shapes (-1 = dynamic) of the network's inputs and outputs, and a check of the contract."""
+def network_io(trt, network, component: str, dims: dict[str, tuple[str | int, ...]]) -> dict:
+    """Names, dtypes and shapes (-1 = dynamic; inputs also with the ONNX's dim names) of the network's inputs and
+    outputs, and a check of the component's contract (names, float32)."""
     def describe(tensor) -> dict:
         return {"name": tensor.name, "dtype": np.dtype(trt.nptype(tensor.dtype)).name, "shape": list(tensor.shape)}
 
-    io = {"inputs": [describe(network.get_input(i)) for i in range(network.num_inputs)],
+    inputs = [describe(network.get_input(i)) for i in range(network.num_inputs)]
+    io = {"inputs": [{**t, "dims": list(dims[t["name"]])} for t in inputs if t["name"] in dims],
           "outputs": [describe(network.get_output(i)) for i in range(network.num_outputs)]}
-    names = ([t["name"] for t in io["inputs"]], [t["name"] for t in io["outputs"]])
-    if names != ([INPUT], [OUTPUT]) or any(t["dtype"] != "float32" for t in io["inputs"] + io["outputs"]):
-        raise GsvTrtError(f"network I/O {io} is not mel -> wav float32")
+    names = (tuple(t["name"] for t in inputs), tuple(t["name"] for t in io["outputs"]))
+    if names != IO_NAMES[component] or any(t["dtype"] != "float32" for t in io["inputs"] + io["outputs"]):
+        want = " -> ".join(", ".join(side) for side in IO_NAMES[component])
+        raise GsvTrtError(f"network I/O {io} is not {want}, float32")
     return io
 
 

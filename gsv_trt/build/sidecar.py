@@ -89,16 +89,35 @@ def sidecar_problem(sidecar: object) -> str | None:
 
 
 def plan_mismatch(plan: Path, sidecar: dict) -> str | None:
-    """Why ``plan`` is not the engine this sidecar describes (size or sha256), or None."""
+    """Why ``plan`` is not the engine this sidecar describes (size or sha256), with the command that rebuilds it;
+    None when it is."""
     engine = sidecar["engine"]
     size = plan.stat().st_size
     if size != engine.get("bytes"):
         return (f"describes a {engine.get('bytes')}-byte engine but {plan.name} has {size} bytes: the plan was "
-                "rebuilt or replaced without its sidecar, or the sidecar belongs to another engine; rebuild")
+                f"truncated or replaced (or the sidecar belongs to another engine); rebuild: "
+                f"{rebuild_command(plan, sidecar)}")
     if sha256_file(plan) != engine.get("sha256"):
-        return (f"sha256 of {plan.name} differs from the one recorded: the plan was modified or the sidecar "
-                "belongs to another engine; rebuild")
+        return (f"sha256 of {plan.name} differs from the one recorded: the plan was modified or replaced (or the "
+                f"sidecar belongs to another engine); rebuild: {rebuild_command(plan, sidecar)}")
     return None
+
+
+def rebuild_command(plan: Path, sidecar: dict) -> str:
+    """The command that builds ``plan`` again: from its ONNX when that is still there, else the whole ``engine``
+    step with the same weights (same file name when the plan has the standard name)."""
+    flavour = sidecar["tensorrt"]["flavour"]
+    onnx = Path(sidecar["sources"]["onnx"])
+    if onnx.exists():
+        return f"gsv-trt build {onnx} --out {plan} --trt {flavour} --force"
+    model, weights = sidecar["model"], sidecar["sources"]["weights"]
+    if "vocoder" in model:
+        version, stage, option = model["vocoder"], "vocoder", "--weights"
+    else:
+        version, stage, option = model["version"], "cfm", "--sovits-weights"
+    weights_arg = "" if weights == "random" else f" {option} {weights}"
+    return (f"gsv-trt engine --version {version} --precision {sidecar['precision']} --stage {stage}{weights_arg} "
+            f"--out-dir {plan.parent} --trt {flavour} --force")
 
 
 def reuse_reason(plan: str | Path, wanted: dict) -> tuple[bool, str]:

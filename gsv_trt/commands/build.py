@@ -32,16 +32,21 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--trt", choices=("auto", "tensorrt", "rtx"), default="auto",
                        help="TensorRT flavour: full TensorRT (builds on the GPU it targets), TensorRT-RTX (builds "
                             "ahead of time, no GPU needed), or auto: full TensorRT on a GPU if installed, else RTX")
-    group.add_argument("--min-frames", type=int, default=p.DEFAULT_MIN_FRAMES, help="smallest T accepted")
+    group.add_argument("--min-frames", type=int, default=None,
+                       help=f"smallest T accepted (default {p.DEFAULT_MIN_FRAMES})")
     group.add_argument("--opt-frames", type=int, default=None,
-                       help=f"T the engine is tuned for (default {p.DEFAULT_OPT_FRAMES}: one sequential CFM chunk, "
-                            "~934 v3 / 1000 v4)")
-    group.add_argument("--max-frames", type=int, default=p.DEFAULT_MAX_FRAMES,
-                       help="largest T accepted (GPT-SoVITS's batched path sends all chunks in one call)")
-    group.add_argument("--max-batch", type=int, default=p.DEFAULT_MAX_BATCH, help="largest batch (short profile)")
-    group.add_argument("--split-frames", type=int, default=p.DEFAULT_SPLIT_FRAMES,
-                       help="T at which the 'short' profile (batch up to --max-batch) hands over to the 'long' "
-                            "one (batch 1); 0 = a single profile")
+                       help="T the engine is tuned for (default: one CFM chunk, 934 v3 / 1000 v4: the sequential "
+                            "path's vocoder call and the CFM's chunk)")
+    group.add_argument("--max-frames", type=int, default=None,
+                       help=f"largest T accepted (default: vocoder {p.DEFAULT_MAX_FRAMES}, as GPT-SoVITS's batched "
+                            f"path sends all chunks in one call; CFM {p.CFM_MAX_FRAMES}, one chunk, at most "
+                            f"{p.CFM_POSITIONS})")
+    group.add_argument("--max-batch", type=int, default=None,
+                       help=f"largest batch (default {p.DEFAULT_MAX_BATCH}; GPT-SoVITS's tensorrt_max_batch_size): the "
+                            "vocoder's 'short' profile, the CFM's 'batched' one")
+    group.add_argument("--split-frames", type=int, default=None,
+                       help=f"vocoder only: T at which the 'short' profile (batch up to --max-batch) hands over to the "
+                            f"'long' one (batch 1); 0 = a single profile (default {p.DEFAULT_SPLIT_FRAMES})")
     group.add_argument("--workspace", type=parse_size, default=None, metavar="SIZE",
                        help="builder workspace memory-pool limit, e.g. 4GiB (default: TensorRT's)")
     group.add_argument("--target-cc", default="", metavar="LIST",
@@ -54,28 +59,45 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-timing-cache", action="store_true", help="build without a persistent timing cache")
     group.add_argument("--device", type=int, default=0, help="GPU index, when there is one")
     group.add_argument("--force", action="store_true",
-                       help="rebuild (`engine`: and re-export) even when a matching engine exists")
+                       help="rebuild (`engine`: and re-export) even when a matching engine exists, and replace files "
+                            "made from other weights")
     group.add_argument("--verbose", action="store_true", help="show TensorRT's full log")
 
 
-def options_from_args(args: argparse.Namespace, plan: Path):
-    from ..build.builder import BuildOptions
-    from ..build.profiles import make_profiles
+def profiles_from_args(args: argparse.Namespace, component: str, version: str):
+    """The optimization profiles the frame and batch options select for an engine of ``component``."""
+    from ..build import profiles as p
 
-    profiles = make_profiles(args.min_frames, args.opt_frames, args.max_frames, args.max_batch, args.split_frames)
+    def given(value, default):
+        return default if value is None else value
+
+    min_frames, max_batch = given(args.min_frames, p.DEFAULT_MIN_FRAMES), given(args.max_batch, p.DEFAULT_MAX_BATCH)
+    if component == "vocoder":
+        return p.make_profiles(min_frames, args.opt_frames, given(args.max_frames, p.DEFAULT_MAX_FRAMES), max_batch,
+                               given(args.split_frames, p.DEFAULT_SPLIT_FRAMES))
+    from ..models.cfm.config import CFM_SHAPES
+
+    return p.cfm_profiles(CFM_SHAPES[version][1], min_frames, args.opt_frames, given(args.max_frames,
+                          p.CFM_MAX_FRAMES), max_batch)
+
+
+def options_from_args(args: argparse.Namespace, plan: Path, component: str, version: str):
+    from ..build.builder import BuildOptions
+
+    profiles = profiles_from_args(args, component, version)
     timing_cache = None if args.no_timing_cache else (args.timing_cache or plan.parent / "tensorrt.timing.cache")
     targets = tuple(cc.strip() for cc in args.target_cc.split(",") if cc.strip())
     return BuildOptions(trt=args.trt, profiles=tuple(profiles), workspace_bytes=args.workspace, target_ccs=targets,
                         tf32=args.tf32, timing_cache=timing_cache)
 
 
-def check_build_options(args: argparse.Namespace, plan: Path):
+def check_build_options(args: argparse.Namespace, plan: Path, component: str, version: str):
     """The BuildOptions and GPU the arguments select; bad options and a missing TensorRT fail here, before any
     slow step."""
     from ..build.flavour import choose
     from ..runtime.cuda import gpu_info
 
-    options = options_from_args(args, plan)
+    options = options_from_args(args, plan, component, version)
     gpu = gpu_info(args.device)
     choose(options.trt, gpu is not None)
     return options, gpu
@@ -86,8 +108,10 @@ def build_from_args(args: argparse.Namespace, onnx: Path, plan: Path) -> dict:
     from ..build.builder import ensure_engine
     from ..build.flavour import RTX_RUNS_ON
     from ..build.progress import BuildConsole
+    from ..export.metadata import model_version, read_metadata
 
-    options, gpu = check_build_options(args, plan)
+    meta = read_metadata(onnx)
+    options, gpu = check_build_options(args, plan, meta["component"], model_version(meta))
     console = BuildConsole(verbose=args.verbose)
     sidecar, _ = ensure_engine(onnx, plan, options, gpu, console, force=args.force)
     targets = sidecar["targets"]["compute_capabilities"]

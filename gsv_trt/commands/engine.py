@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out_dir)
     stem = engine_stem(args.vocoder, args.precision)
     onnx, plan = out_dir / f"{stem}.onnx", out_dir / f"{stem}.plan"
-    check_build_options(args, plan)
+    check_build_options(args, plan, "vocoder", args.vocoder)
     loaded = load_from_args(args)
     wanted = {"gsv_trt_version": __version__, "vocoder": args.vocoder, "precision": args.precision,
               "fp32_islands": ",".join(islands_for(args.vocoder, args.precision, args.fp32_islands)),
