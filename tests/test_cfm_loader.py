@@ -186,3 +186,45 @@ def test_random_weights_are_announced_and_deterministic():
     second = load_cfm("v3", config=SMALL_DIT)
     assert first.is_random and first.weights == RANDOM and "RANDOM" in first.provenance
     assert first.weights_sha256 == second.weights_sha256
+
+
+@pytest.fixture
+def command_inputs(tmp_path, fixtures) -> list[str]:
+    """``gsv-trt cfm`` arguments with valid MU/PROMPT files, so only the weights can be wrong."""
+    import numpy as np
+
+    io = np.load(fixtures / "cfm_full.npz")
+    for name in ("mu", "prompt"):
+        np.save(tmp_path / f"{name}.npy", io[f"cmd_{name}"])
+    return ["cfm", "--mu", str(tmp_path / "mu.npy"), "--prompt", str(tmp_path / "prompt.npy"), "--steps", "4"]
+
+
+def spoil(kind: str, tmp_path: Path, weights, fixtures) -> tuple[str, Path, str]:
+    """(version to ask for, a bad SoVITS file, what the one-line error says)."""
+    if kind == "random bytes":
+        (tmp_path / "bytes.pth").write_bytes(bytes(range(256)) * 64)
+        return "v4", tmp_path / "bytes.pth", "not a PyTorch checkpoint"
+    if kind == "truncated":
+        path = write_sovits(tmp_path / "cut.pth", weights, s2_config("v4"))
+        path.write_bytes(path.read_bytes()[:5000])
+        return "v4", path, "truncated or corrupt"
+    if kind == "vocoder":
+        return "v4", fixtures / "v4_small" / "vocoder.pth", "v4 vocoder checkpoint"
+    if kind == "other version":
+        return "v4", write_sovits(tmp_path / "v3.pth", weights, s2_config("v3")), "but --version is v4"
+    if kind == "v2":
+        path = write_sovits(tmp_path / "v2.pth", {"enc_p.text_embedding.weight": torch.zeros(732, 4)}, s2_config("v2"))
+        return "v3", path, "v1/v2 SoVITS file"
+    return "v4", lora_file(tmp_path, weights), "--lora-base FILE or --gpt-sovits-root DIR"
+
+
+@pytest.mark.parametrize("kind", ["random bytes", "truncated", "vocoder", "other version", "v2", "LoRA without base"])
+def test_command_refuses_bad_weights_in_one_line(tmp_path, fixtures, weights, command_inputs, capsys, kind):
+    from gsv_trt.cli import main
+
+    version, path, message = spoil(kind, tmp_path, weights, fixtures)
+    out = tmp_path / "mel.npy"
+    assert main([*command_inputs, "--version", version, "--sovits-weights", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and message in err.strip().splitlines()[-1] and str(path) in err, err
+    assert not out.exists()
