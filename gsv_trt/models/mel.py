@@ -1,4 +1,5 @@
-"""The vocoders' input: upstream's ``mel_spectrogram_torch`` (TTS.py ``mel_fn`` / ``mel_fn_v4``), and speech for it.
+"""The vocoders' input: upstream's ``mel_spectrogram_torch`` (TTS.py ``mel_fn`` / ``mel_fn_v4``), and speech for it;
+the linear spectrogram the SoVITS style encoder reads, and the CFM's mel scaling.
 
 Reflect-pad (n_fft-hop)/2 each side, ``center=False``, Hann window, magnitude ``sqrt(re²+im²+1e-8)``, librosa's
 Slaney mel basis, ``ln(clamp(x, 1e-5))``: the same steps as upstream, so golden numbers match it.
@@ -28,16 +29,37 @@ def mel_basis(settings: MelSettings) -> torch.Tensor:
     return torch.from_numpy(basis)
 
 
+def linear_spectrogram(wav: torch.Tensor, n_fft: int, hop_size: int, win_size: int) -> torch.Tensor:
+    """[B, samples] -> magnitude [B, n_fft // 2 + 1, frames] (upstream's ``spectrogram_torch``, center=False)."""
+    pad = (n_fft - hop_size) // 2
+    wav = torch.nn.functional.pad(wav.unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
+    window = torch.hann_window(win_size, dtype=wav.dtype, device=wav.device)
+    spec = torch.stft(wav, n_fft, hop_length=hop_size, win_length=win_size, window=window, center=False,
+                      normalized=False, onesided=True, return_complex=True)
+    return torch.sqrt(spec.real.pow(2) + spec.imag.pow(2) + 1e-8)
+
+
 def mel_spectrogram(wav: torch.Tensor, settings: MelSettings) -> torch.Tensor:
     """[B, samples] float32 at ``settings.sampling_rate`` -> natural-log mel [B, num_mels, samples // hop]."""
-    pad = (settings.n_fft - settings.hop_size) // 2
-    wav = torch.nn.functional.pad(wav.unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
-    window = torch.hann_window(settings.win_size, dtype=wav.dtype, device=wav.device)
-    spec = torch.stft(wav, settings.n_fft, hop_length=settings.hop_size, win_length=settings.win_size,
-                      window=window, center=False, normalized=False, onesided=True, return_complex=True)
-    magnitude = torch.sqrt(spec.real.pow(2) + spec.imag.pow(2) + 1e-8)
+    magnitude = linear_spectrogram(wav, settings.n_fft, settings.hop_size, settings.win_size)
     mel = torch.matmul(mel_basis(settings).to(wav.device, wav.dtype), magnitude)
     return torch.log(torch.clamp(mel, min=settings.clip_val))
+
+
+# The CFM works on log mels mapped from [-12, 2] to [-1, 1] (upstream's spec_min / spec_max in TTS.py)
+CFM_MEL_RANGE = (-12.0, 2.0)
+
+
+def normalise_mel(mel: torch.Tensor) -> torch.Tensor:
+    """Natural-log mel -> the CFM's scale (upstream ``norm_spec``): the reference mel ``mel2`` is made with it."""
+    low, high = CFM_MEL_RANGE
+    return (mel - low) / (high - low) * 2 - 1
+
+
+def denormalise_mel(mel: torch.Tensor) -> torch.Tensor:
+    """The CFM's output scale -> natural-log mel for the vocoder (upstream ``denorm_spec``)."""
+    low, high = CFM_MEL_RANGE
+    return (mel + 1) / 2 * (high - low) + low
 
 
 def shipped_speech() -> Path:
