@@ -246,7 +246,8 @@ def test_bad_tokens_phones_speed_and_spectrogram_are_one_line_errors():
         (dict(speed=0), r"speed: expected a finite number > 0, got 0"),
         (dict(speed=-1.5), r"speed: .* got -1.5"),
         (dict(speed=float("nan")), r"speed: .* got nan"),
-        (dict(refer_spec=torch.rand(1, 704, 40)), r"refer_spec: expected shape \[B, 1025, T >= 1\], got \[1, 704, 40\]"),
+        (dict(refer_spec=torch.rand(1, 704, 40)),
+         r"refer_spec: expected shape \[B, 1025, T >= 1\], got \[1, 704, 40\]"),
         (dict(refer_spec=None), r"refer_spec: needed when no style vector ge is given"),
     ]
     for override, message in cases:
