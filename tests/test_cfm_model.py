@@ -88,16 +88,26 @@ def test_euler_loop_over_a_numpy_estimator_equals_upstream(small, name):
         <= INFERENCE_ATOL
 
 
-@pytest.mark.parametrize("precision", ["fp16", "bf16"])
-def test_eager_half_precisions_stay_near_fp32(small, precision):
-    # the whole loop in fp16/bf16 as upstream's is_half runs it; the fp32 model is left untouched
+def test_eager_fp16_runs_as_upstream_is_half(small):
+    # the whole model .half() and the loop in fp16 with fp16 noise drawn from the seed: upstream's is_half (CPU)
     model, data, meta = small
     io = case(data, "b3")
-    runner = TorchEagerCFM(loaded(model), precision)
-    assert runner.info.precision == precision and next(model.parameters()).dtype == torch.float32
+    runner = TorchEagerCFM(loaded(model), "fp16")
+    torch.manual_seed(int(io["seed"]))
+    mel = runner.inference(io["mu"], io["prompt"], meta["steps"])
+    assert np.abs(mel - io["mel_fp16"]).mean() <= 1e-3 * np.abs(io["mel_fp16"]).mean()  # bit-equal on x86 here
+    assert np.abs(mel - io["mel"]).mean() > 1e-3 * np.abs(io["mel"]).mean()  # it did run in fp16
+    assert next(model.parameters()).dtype == torch.float32  # the caller's fp32 model is untouched
+
+
+def test_eager_bf16_stays_near_fp32(small):
+    model, data, meta = small
+    io = case(data, "b3")
+    runner = TorchEagerCFM(loaded(model), "bf16")
+    assert runner.info.precision == "bf16"
     mel = runner.inference(io["mu"], io["prompt"], meta["steps"], io["noise"])
     err = np.abs(mel - io["mel"]).mean() / np.abs(io["mel"]).mean()
-    assert 0 < err < {"fp16": 0.01, "bf16": 0.05}[precision]
+    assert 1e-3 < err < 0.1
 
 
 @pytest.mark.slow
@@ -162,7 +172,7 @@ def test_model_refuses_what_it_cannot_run(small, change, message):
     io = case(data, "b3")
     args = dict(mu=torch.from_numpy(io["mu"]), x_lens=torch.tensor([47]), prompt=torch.from_numpy(io["prompt"]),
                 n_timesteps=8)
-    with pytest.raises(GsvTrtError, match=None) as err:
+    with pytest.raises(GsvTrtError) as err:
         model.inference(**{**args, **change})
     assert message in str(err.value) and "\n" not in str(err.value)
 
@@ -206,13 +216,16 @@ def test_eager_fp16_on_cuda_runs_as_upstream_is_half(small, upstream):
     ref.estimator.load_state_dict(model.estimator.state_dict())
     ref = ref.eval().cuda().half()
     io = case(data, "b3")
-    noise = torch.from_numpy(io["noise"]).cuda().half()
     torch.manual_seed(0)
     want = ref.inference(torch.from_numpy(io["mu"]).cuda().half(), torch.tensor([io["mu"].shape[1]]).cuda(),
                          torch.from_numpy(io["prompt"]).cuda().half(), meta["steps"]).float().cpu().numpy()
-    torch.manual_seed(0)
     runner = TorchEagerCFM(loaded(model), "fp16", "cuda")
+    torch.manual_seed(0)
     got = runner.inference(io["mu"], io["prompt"], meta["steps"])  # draws the same fp16 noise as upstream
-    assert noise.shape == (3, 100, io["mu"].shape[1])
-    # same ops in the same precision; only SDPA's kernel may differ (upstream's mask blocks the flash kernel)
-    assert np.abs(got - want).mean() <= 2e-3 * np.abs(want).mean()
+    torch.manual_seed(0)
+    fp32 = TorchEagerCFM(loaded(model), "fp32", "cuda").inference(
+        io["mu"], io["prompt"], meta["steps"], torch.randn(io["noise"].shape, device="cuda", dtype=torch.half)
+        .float().cpu().numpy())
+    # same ops in the same precision; only SDPA's kernel may differ (upstream's mask rules out the flash kernel),
+    # so ours is no farther from upstream's is_half than is_half is from fp32
+    assert np.abs(got - want).mean() <= np.abs(want - fp32).mean()
