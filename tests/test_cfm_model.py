@@ -126,7 +126,7 @@ def test_spread_init_makes_the_output_depend_on_every_input():
     cfg = DiTConfig(dim=128, depth=4, heads=2, dim_head=64, text_dim=64, conv_layers=2)
     dit = spread_init(CFM(cfg), seed=3).estimator.eval()
     gen = torch.Generator().manual_seed(0)
-    batch, frames, prompt_len = 2, 96, 32
+    batch, frames, prompt_len = 2, 64, 24
     mu = torch.nn.functional.avg_pool1d(torch.randn(batch, 64, frames, generator=gen), 5, 1, 2).transpose(1, 2) * 2
     prompt_x = torch.zeros(batch, 100, frames)
     prompt_x[..., :prompt_len] = torch.rand(1, 100, prompt_len, generator=gen) * 1.6 - 1.2
