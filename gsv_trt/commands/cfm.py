@@ -17,32 +17,36 @@ import numpy as np
 from ..errors import GsvTrtError
 from ._common import PRECISIONS, add_cfm_weights_options, add_command
 
-# name -> opener(precision, device): checks that the runtime can run here (before any model is loaded) and returns
-# build(loaded) -> (inference(mu, prompt, steps, noise) -> mel, RuntimeInfo); numpy float32 in and out
+# name -> opener(args): checks that the runtime can run here with these options (args.precision, args.device
+# resolved, any option a runtime adds) before any model is loaded, and returns
+# build(loaded) -> (inference(mu, prompt, steps, noise) -> mel, RuntimeInfo); numpy float32 in and out.
+# An estimator runtime (CFMEstimator) gets its inference from runtime.cfm.euler: functools.partial(euler.inference, e)
 Build = Callable[[object], tuple[Callable[..., np.ndarray], object]]
-Opener = Callable[[str, str], Build]
+Opener = Callable[[argparse.Namespace], Build]
 
 
-def _eager(precision: str, device: str) -> Build:
+def _eager(args: argparse.Namespace) -> Build:
     from ..runtime.cfm.torch_eager import TorchEagerCFM
 
     def build(loaded):
-        runner = TorchEagerCFM(loaded, precision, device)
+        runner = TorchEagerCFM(loaded, args.precision, args.device)
         return runner.inference, runner.info
 
     return build
 
 
-def _torch_fast(precision: str, device: str) -> Build:
+def _torch_fast(args: argparse.Namespace) -> Build:
     import torch
 
     from ..runtime.cfm.torch_fast import FastOptions, TorchFastCFM
 
+    device = args.device
     if not device.startswith("cuda"):
         raise GsvTrtError(f"runtime torch-fast: not available here (needs a CUDA GPU, device is {device})")
 
     def build(loaded):
-        runner = TorchFastCFM(loaded.model.estimator, FastOptions(precision=precision), device, loaded.provenance)
+        runner = TorchFastCFM(loaded.model.estimator, FastOptions(precision=args.precision), device,
+                              loaded.provenance)
 
         def inference(mu, prompt, steps, noise=None):
             def gpu(a):
@@ -56,7 +60,7 @@ def _torch_fast(precision: str, device: str) -> Build:
 
 
 def _not_yet(name: str, module: str) -> Opener:
-    def opener(precision: str, device: str) -> Build:
+    def opener(args: argparse.Namespace) -> Build:
         raise GsvTrtError(f"runtime {name}: not available yet ({module} is not in this tree)")
 
     return opener
@@ -125,9 +129,9 @@ def run(args: argparse.Namespace) -> int:
     names = (f"--mu {args.mu}", f"--prompt {args.prompt}", f"--noise {args.noise}")
     check_inputs(mu, prompt, noise, text_dim=FULL_DIT.text_dim, max_frames=FULL_DIT.max_pos, names=names)
     warning = check_steps(args.steps, "--steps")
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    _check_device(device)
-    build = RUNTIMES[args.runtime](args.precision, device)
+    args.device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    _check_device(args.device)
+    build = RUNTIMES[args.runtime](args)
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
 
