@@ -1,0 +1,10 @@
+"""The GPT-SoVITS v3/v4 synthesis stage: semantic tokens -> SoVITS features -> CFM mel -> vocoder audio, upstream's
+sequential and batched paths with upstream's numbers, each part on the fastest runtime present."""
+
+from .chunking import Chunking
+from .prompt import Prompt, prepare_prompt
+from .runners import RUNTIMES, open_cfm, open_vocoder, resolve_runtime
+from .stage import PATHS, Segment, SynthesisStage
+
+__all__ = ["Chunking", "Prompt", "prepare_prompt", "RUNTIMES", "open_cfm", "open_vocoder", "resolve_runtime", "PATHS",
+           "Segment", "SynthesisStage"]

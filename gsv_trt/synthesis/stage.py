@@ -1,0 +1,132 @@
+"""``SynthesisStage``: SoVITS features -> CFM -> vocoder, upstream's two v3/v4 paths with the same numbers.
+
+- ``sequential`` is ``TTS.using_vocoder_synthesis`` per segment: the segment's features go through the CFM in
+  chunks of ``T_chunk - T_min`` frames, each prompted by the previous chunk's last ``T_min`` frames (the first by
+  the reference), then the vocoder runs once over the segment's mel.
+- ``batched`` is ``TTS.using_vocoder_synthesis_batched_infer``: every segment's features back to back, cut into
+  overlapping chunks that all take the reference as prompt, one CFM call over all chunks, one vocoder call, SOLA
+  crossfade at the seams, then split per segment.
+
+Noise: each CFM call draws ``randn([B, 100, T])`` from ``generator`` (default: torch's global generator, as upstream)
+in upstream's order, so with the same seed the same noise goes to the same call. Tensors stay on the device from
+the front end to the audio; the only host transfers are the SOLA shifts (one per call) and the runtimes' own checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import GsvTrtError
+from ..models.mel import denormalise_mel
+from ..models.sovits.frontend import SovitsFrontEnd
+from ..models.sovits.reference_audio import PreparedReference
+from ..models.vocoder.config import spec_for
+from .chunking import Chunking, batched_chunks, sequential_spans
+from .prompt import Prompt, prepare_prompt
+from .runners import CFMRunner, VocoderRunner
+from .sola import sola_crossfade
+from .timing import PartClock
+
+MEL = 100
+PATHS = ("sequential", "batched")
+
+
+@dataclass
+class Segment:
+    """One text segment after the text-to-semantic model: 25 Hz semantic tokens [T] and phone ids [T_ph]."""
+
+    codes: torch.Tensor
+    phones: torch.Tensor
+
+
+class SynthesisStage:
+    """The v3/v4 synthesis stage over a front end, a CFM runner and a vocoder runner (runners.py), on ``device``."""
+
+    def __init__(self, version: str, frontend: SovitsFrontEnd, cfm: CFMRunner, vocoder: VocoderRunner,
+                 device: str | torch.device = "cpu", chunking: Chunking | None = None):
+        if frontend.version != version:
+            raise GsvTrtError(f"front end is {frontend.version}, stage is {version}")
+        self.version = version
+        self.device = torch.device(device)
+        self.frontend = frontend.to(self.device).eval()
+        self.cfm, self.vocoder = cfm, vocoder
+        self.chunking = chunking or Chunking.for_version(version)
+        self.clock = PartClock(self.device)
+
+    @property
+    def sample_rate(self) -> int:
+        return spec_for(self.version).sample_rate
+
+    def prompt(self, reference: PreparedReference, codes: torch.Tensor, phones: torch.Tensor) -> Prompt:
+        """The reference and the prompt's tokens/phones, prepared once per request."""
+        with self.clock.part("front end"):
+            return prepare_prompt(self.frontend, reference, codes, phones, self.chunking.t_ref)
+
+    def features(self, prompt: Prompt, segment: Segment, speed: float) -> torch.Tensor:
+        """The segment's CFM condition [1, 512, T] (style from the prompt's reference)."""
+        with self.clock.part("front end"):
+            fea, _ = self.frontend.decode_encp(segment.codes.view(1, 1, -1).to(self.device),
+                                               segment.phones.view(1, -1).to(self.device), None, prompt.ge, speed)
+            return fea
+
+    def _cfm(self, mu: torch.Tensor, prompt_mel: torch.Tensor, steps: int,
+             generator: torch.Generator | None) -> torch.Tensor:
+        noise = torch.randn([mu.shape[0], MEL, mu.shape[1]], generator=generator, device=self.device)
+        with self.clock.part("cfm"):
+            return self.cfm(mu, prompt_mel, steps, noise)
+
+    def _vocode(self, mel: torch.Tensor) -> torch.Tensor:
+        with self.clock.part("vocoder"):
+            return self.vocoder(denormalise_mel(mel))[0, 0]
+
+    @torch.inference_mode()
+    def sequential(self, prompt: Prompt, segments: list[Segment], steps: int = 32, speed: float = 1.0,
+                   generator: torch.Generator | None = None) -> list[torch.Tensor]:
+        """Upstream's ``parallel_infer=False``: audio [N_i] per segment."""
+        return [self._sequential_one(prompt, self.features(prompt, s, speed), steps, generator) for s in segments]
+
+    def _sequential_one(self, prompt: Prompt, fea: torch.Tensor, steps: int,
+                        generator: torch.Generator | None) -> torch.Tensor:
+        t_min = prompt.frames
+        fea_ref, prompt_mel = prompt.fea, prompt.mel
+        mels = []
+        for start, stop in sequential_spans(fea.shape[2], self.chunking.chunk_len(t_min)):
+            chunk = fea[:, :, start:stop]
+            mu = torch.cat([fea_ref, chunk], 2).transpose(2, 1)
+            mel = self._cfm(mu, prompt_mel, steps, generator)[:, :, prompt_mel.shape[2]:]
+            prompt_mel, fea_ref = mel[:, :, -t_min:], chunk[:, :, -t_min:]
+            mels.append(mel)
+        return self._vocode(torch.cat(mels, 2))
+
+    @torch.inference_mode()
+    def batched(self, prompt: Prompt, segments: list[Segment], steps: int = 32, speed: float = 1.0,
+                generator: torch.Generator | None = None) -> list[torch.Tensor]:
+        """Upstream's ``parallel_infer=True``: audio [N_i] per segment."""
+        feats = [self.features(prompt, s, speed) for s in segments]
+        chunk_len = self.chunking.chunk_len(prompt.frames)
+        overlap, hop = self.chunking.overlap, self.chunking.hop
+        chunks, padding = batched_chunks(torch.cat(feats, 2), chunk_len, overlap)
+        mu = torch.cat([prompt.fea.expand(chunks.shape[0], -1, -1), chunks], 2).transpose(2, 1)
+        mel = self._cfm(mu, prompt.mel, steps, generator)[:, :, -chunk_len:]
+        mel = mel.permute(1, 0, 2).reshape(MEL, -1).unsqueeze(0)
+        audio = self._vocode(mel)
+        with self.clock.part("crossfade"):
+            audio = sola_crossfade(audio.view(chunks.shape[0], chunk_len * hop), overlap * hop)
+            audio = audio[overlap * hop: audio.shape[0] - padding * hop]
+            out = []
+            for fea in feats:
+                out.append(audio[: fea.shape[2] * hop])
+                audio = audio[fea.shape[2] * hop:]
+        return out
+
+    def synthesize(self, prompt: Prompt, segments: list[Segment], path: str = "batched", steps: int = 32,
+                   speed: float = 1.0, generator: torch.Generator | None = None) -> list[torch.Tensor]:
+        """``path`` "sequential" or "batched" (upstream's ``parallel_infer``, its default)."""
+        if path not in PATHS:
+            raise GsvTrtError(f"path {path!r}: expected one of {', '.join(PATHS)}")
+        if not segments:
+            raise GsvTrtError("segments: empty (nothing to synthesise)")
+        run = self.sequential if path == "sequential" else self.batched
+        return run(prompt, segments, steps, speed, generator)
