@@ -94,6 +94,8 @@ def random_frontend(version: str, seed: int = RANDOM_SEED, config: FrontEndConfi
 
 
 def _untrained(version: str, config: FrontEndConfig) -> SovitsFrontEnd:
-    """Built without moving the caller's random state."""
-    with torch.random.fork_rng(devices=[]):
-        return SovitsFrontEnd(version, config)
+    """Allocated, not initialised: every tensor is loaded next (strictly), so torch's default init of 45 M
+    parameters would be wasted time. Building on the meta device also leaves the caller's random state alone."""
+    with torch.device("meta"):
+        model = SovitsFrontEnd(version, config)
+    return model.to_empty(device="cpu")

@@ -4,6 +4,7 @@ that names the field: token ids, phone ids, speed, reference length."""
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
@@ -41,7 +42,7 @@ def check_phones(phones: torch.Tensor, n_symbols: int) -> None:
 
 def check_speed(speed: float) -> None:
     """A finite speed factor > 0 (1 = as spoken; 1.25 = 25 % faster)."""
-    if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not math.isfinite(speed) or speed <= 0:
+    if isinstance(speed, bool) or not isinstance(speed, numbers.Real) or not math.isfinite(speed) or speed <= 0:
         raise GsvTrtError(f"speed: expected a finite number > 0, got {speed!r}")
 
 
