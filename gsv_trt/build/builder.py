@@ -79,7 +79,7 @@ def model_fields(meta: dict) -> dict:
         return {"vocoder": meta["vocoder"], "hop": int(meta["hop"]), "sample_rate": int(meta["sample_rate"]),
                 "weights_sha256": meta["weights_sha256"]}
     return {"component": meta["component"], "version": meta["version"], "config": json.loads(meta["cfm_config"]),
-            "weights_sha256": meta["weights_sha256"]}
+            "pair": meta["pair"], "weights_sha256": meta["weights_sha256"]}
 
 
 def resolve_targets(flavour: Flavour, requested: tuple[str, ...], gpu: GpuTarget | None, precision: str) -> dict:

@@ -16,31 +16,39 @@ from polygraphy.common import TensorMetadata
 
 
 class TorchRunner(BaseRunner):
-    """Runs ``model`` (fp32, eval) on ``device`` for feeds {input_name: array}; output named ``output_name``."""
+    """Runs ``model`` (fp32, eval) on ``device`` for feeds {input_name: array}; output named ``output_name``.
 
-    def __init__(self, model: torch.nn.Module, input_name: str, output_name: str, device: str = "cpu",
-                 name: str = "pytorch-fp32"):
+    Several inputs and outputs: pass tuples of names (the model takes the inputs in that order and returns a tuple)
+    and ``input_dims`` {name: dims} for Polygraphy's metadata (default: every input a mel [batch, 100, frames])."""
+
+    def __init__(self, model: torch.nn.Module, input_name: str | tuple[str, ...], output_name: str | tuple[str, ...],
+                 device: str = "cpu", name: str = "pytorch-fp32", input_dims: dict[str, tuple] | None = None):
         super().__init__(name=name, prefix="pytorch-runner")
         self._model = model
-        self._input_name = input_name
-        self._output_name = output_name
+        self._inputs = (input_name,) if isinstance(input_name, str) else tuple(input_name)
+        self._outputs = (output_name,) if isinstance(output_name, str) else tuple(output_name)
+        self._dims = input_dims or {n: ("batch", 100, "frames") for n in self._inputs}
         self._device = torch.device(device)
 
     def activate_impl(self):
         self._model.eval().to(self._device)
 
     def get_input_metadata_impl(self):
-        return TensorMetadata().add(self._input_name, np.float32, ("batch", 100, "frames"))
+        metadata = TensorMetadata()
+        for name in self._inputs:
+            metadata.add(name, np.float32, self._dims[name])
+        return metadata
 
     def infer_impl(self, feed_dict):
-        x = torch.from_numpy(np.ascontiguousarray(feed_dict[self._input_name])).to(self._device)
+        xs = [torch.from_numpy(np.ascontiguousarray(feed_dict[n])).to(self._device) for n in self._inputs]
         start = time.time()
         with torch.inference_mode():
-            y = self._model(x)
+            ys = self._model(*xs)
         if self._device.type == "cuda":
             torch.cuda.synchronize(self._device)
         self.inference_time = time.time() - start
-        return OrderedDict([(self._output_name, y.float().cpu().numpy())])
+        ys = ys if isinstance(ys, tuple) else (ys,)
+        return OrderedDict((n, y.float().contiguous().cpu().numpy()) for n, y in zip(self._outputs, ys))
 
     def deactivate_impl(self):
         pass

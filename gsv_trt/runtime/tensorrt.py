@@ -71,9 +71,10 @@ def problems_here(sidecar: dict, device: int = 0) -> list[str]:
     return compatibility_problems(sidecar, cuda.gpu_info(device), flavour, cuda.no_gpu_reason() or "")
 
 
-def open_sidecar(plan: str | Path, device: int = 0) -> dict:
-    """The sidecar of ``plan`` once it says the engine runs here (GPU, TensorRT flavour and version)."""
-    sidecar = read_sidecar(plan)
+def open_sidecar(plan: str | Path, device: int = 0, sidecar: dict | None = None) -> dict:
+    """The sidecar of ``plan`` (read here unless given) once it says the engine runs here (GPU, TensorRT flavour and
+    version)."""
+    sidecar = sidecar or read_sidecar(plan)
     problems = problems_here(sidecar, device)
     if problems:
         raise GsvTrtError(f"{plan}: cannot run here: {'; '.join(problems)}")
@@ -162,11 +163,12 @@ class ProfileSlot:
 
 class EngineFile:
     """A deserialized ``.plan`` whose sidecar says it runs here, with I/O ``io_names`` (inputs, outputs) and one
-    ``ProfileSlot`` per optimization profile."""
+    ``ProfileSlot`` per optimization profile. ``sidecar``: the plan's, when the caller has read it already."""
 
-    def __init__(self, plan: str | Path, io_names: tuple[tuple[str, ...], tuple[str, ...]], device: int = 0):
+    def __init__(self, plan: str | Path, io_names: tuple[tuple[str, ...], tuple[str, ...]], device: int = 0,
+                 sidecar: dict | None = None):
         self.plan = Path(plan)
-        self.sidecar = open_sidecar(self.plan, device)
+        self.sidecar = open_sidecar(self.plan, device, sidecar)
         self.flavour = import_flavour(self.sidecar["tensorrt"]["flavour"])
         self.gpu = cuda.gpu_info(device)
         cuda.set_device(device)
