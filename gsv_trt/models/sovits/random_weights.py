@@ -2,7 +2,7 @@
 
 Used for "random" runs (no checkpoint) and to regenerate the golden-fixture weights in the tests instead of
 shipping ~90 MB of them (tools/make_sovits_fixtures.py loads the same numbers into upstream's model). Each tensor
-has its own numpy PCG64 stream keyed by (seed, crc32(name)), drawn with ``Generator.random`` (uniform float32, a
+has its own numpy PCG64 stream keyed by (seed, crc32(name)), drawn with ``Generator.random`` (uniform doubles, a
 stable stream), so a tensor's values do not depend on which other tensors exist. Scales keep activations O(1)
 through every layer, so the output depends on every input; the codebook is non-zero (upstream starts it at zero).
 """
@@ -42,6 +42,6 @@ def seeded_state_dict(shapes: Mapping[str, Sequence[int]], seed: int) -> dict[st
     for name, shape in shapes.items():
         rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
         centre, half = _scale(name, shape)
-        values = rng.random(tuple(shape), dtype=np.float32)
-        out[name] = torch.from_numpy(np.float32(centre) + np.float32(half) * (np.float32(2) * values - np.float32(1)))
+        values = centre + half * (2.0 * rng.random(tuple(shape)) - 1.0)
+        out[name] = torch.from_numpy(values.astype(np.float32))
     return out
