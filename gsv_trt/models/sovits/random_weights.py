@@ -5,6 +5,8 @@ shipping ~90 MB of them (tools/make_sovits_fixtures.py loads the same numbers in
 has its own numpy PCG64 stream keyed by (seed, crc32(name)), drawn with ``Generator.random`` (uniform doubles, a
 stable stream), so a tensor's values do not depend on which other tensors exist. Scales keep activations O(1)
 through every layer, so the output depends on every input; the codebook is non-zero (upstream starts it at zero).
+Changing the recipe changes the numbers: regenerate every fixture made with it (make_sovits_fixtures.py,
+make_synthesis_fixtures.py).
 """
 
 from __future__ import annotations
