@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -52,13 +53,33 @@ def test_truncated_checkpoint(tmp_path, v4_file, capsys):
     v4_file.write_bytes(data[: len(data) // 2])
     code, err, _ = export_cli(tmp_path, "v4", v4_file, capsys)
     assert_one_line_error(code, err, "vocoder.pth", "truncated or corrupt")
+    assert "weights_only" not in err
 
 
-def test_corrupt_checkpoint(tmp_path, capsys):
+def test_random_bytes_are_not_a_checkpoint(tmp_path, capsys):
     bad = tmp_path / "vocoder.pth"
-    bad.write_bytes(b"\x00garbage" * 1000)
+    bad.write_bytes(np.random.default_rng(0).bytes(4096))
     code, err, _ = export_cli(tmp_path, "v4", bad, capsys)
-    assert_one_line_error(code, err, "vocoder.pth", "not a readable PyTorch checkpoint")
+    assert_one_line_error(code, err, "vocoder.pth", "not a PyTorch checkpoint")
+    assert "weights_only" not in err  # no advice to load untrusted pickles
+
+
+def test_checkpoint_holding_objects(tmp_path, capsys):
+    whole = tmp_path / "vocoder.pth"
+    torch.save(torch.nn.Conv1d(2, 2, 1), whole)  # a pickled module, not a state dict
+    code, err, _ = export_cli(tmp_path, "v4", whole, capsys)
+    assert_one_line_error(code, err, "vocoder.pth", "torch.nn.modules.conv.Conv1d", "state_dict()")
+    assert "weights_only" not in err
+
+
+def test_v3_directory_given_as_v4(tmp_path, v3_dir, capsys):
+    code, err, _ = export_cli(tmp_path, "v4", v3_dir, capsys)
+    assert_one_line_error(code, err, str(v3_dir), "is a v3 vocoder directory", "--version is v4")
+
+
+def test_v4_file_given_as_v3(tmp_path, v4_file, capsys):
+    code, err, _ = export_cli(tmp_path, "v3", v4_file, capsys)
+    assert_one_line_error(code, err, str(v4_file), "is a v4 vocoder checkpoint", "--version is v3")
 
 
 def test_empty_checkpoint(tmp_path, capsys):

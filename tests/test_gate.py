@@ -67,6 +67,16 @@ def test_shipped_calibration_names_its_source():
         assert ("PROVISIONAL" in t.source) == bool(cal["provisional"])
 
 
+def test_calibration_on_other_random_weights_is_called_stale():
+    from gsv_trt.models.vocoder.loader import RANDOM_PROVENANCE
+
+    cal = read_calibration()
+    old = {**cal, "measured": {"v4": {**cal["measured"]["v4"], "weights": "RANDOM weights (seed 0; upstream init)"}}}
+    assert "STALE" in shipped_thresholds("v4", "fp16", old).source
+    fresh = {**cal, "measured": {"v4": {**cal["measured"]["v4"], "weights": RANDOM_PROVENANCE}}}
+    assert "STALE" not in shipped_thresholds("v4", "fp16", fresh).source
+
+
 class Degraded:
     """A real vocoder made worse on purpose: its output plus white noise at ``snr_db``."""
 

@@ -18,6 +18,7 @@ from typing import Callable
 
 from .. import __version__
 from ..errors import GsvTrtError
+from ..export.vocoder.check import cpu_half_caveat
 from ..models.vocoder import LoadedVocoder, load_vocoder
 from ..quality.evaluate import CandidateScore, QualityBench
 from ..quality.candidate import engine_cannot_run
@@ -149,10 +150,9 @@ def candidate_for(attempt: Attempt) -> tuple[Vocoder | None, str, str | None]:
         runtime = make()
     except Exception as e:  # a runtime that cannot load this graph or engine fails the step, with its reason
         return None, note, f"cannot load: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-    if runtime.info.name == "onnxruntime" and runtime.info.device == "cpu" and attempt.step.precision != "fp32":
-        note += (f"; caution: ONNX Runtime's CPU provider runs {attempt.step.precision} graphs largely in fp32 (it "
-                 "inserts casts where it lacks half-precision kernels, on x86 nearly everywhere), so this checks "
-                 "the graph, not half-precision arithmetic")
+    caveat = cpu_half_caveat(attempt.step.precision)
+    if runtime.info.name == "onnxruntime" and runtime.info.device == "cpu" and caveat:
+        note += f"; caution: {caveat}"
     return runtime, note, None
 
 

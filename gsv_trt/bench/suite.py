@@ -25,6 +25,9 @@ from .timing import MemoryProbe, Throughput, Timing, batch_sizes, throughput, ti
 
 # Audio lengths of the suite, in seconds of output: a fragment, one CFM chunk, a long concatenated call.
 LENGTHS = {"short": 1.0, "chunk": 10.0, "long": 60.0}
+# the defaults: enough lengths for latency against length to be a measured curve, not two points joined by a line
+GPU_LENGTHS = {"short": 1.0, "2s": 2.0, "5s": 5.0, "chunk": 10.0, "20s": 20.0, "long": 60.0}
+CPU_LENGTHS = {"short": 1.0, "3s": 3.0, "chunk": 10.0}
 # "chunk" is exactly upstream's T_chunk (TTS.init_vocoder), as in docs' measured baselines: v3 9.96 s, v4 10 s.
 UPSTREAM_CHUNK_FRAMES = {"v3": 934, "v4": 1000}
 RUNTIME_NAMES = ("torch-eager", "onnxruntime", "tensorrt", "torch-fast")
@@ -165,26 +168,28 @@ class SuiteSettings:
     warmup: int
     max_batch: int
     batch_repeats: int  # repeats for the batch > 1 throughput points
+    quick: bool = False  # a smoke run: no verdict is drawn from it
 
 
 def default_settings(env: Environment, lengths: dict[str, float] | None = None, quick: bool = False,
                      repeats: int | None = None, warmup: int | None = None,
                      max_batch: int | None = None) -> SuiteSettings:
-    """GPU: all three lengths, 20 repeats, batches to 8. CPU: short and chunk only (a 60 s call of the full-size v3
-    takes minutes there; ask for "long" to get it), 3 repeats, batch 1. ``quick``: one 0.25 s length, 2 repeats
-    (tests, smoke runs). Explicit values override."""
+    """GPU: six lengths from 1 to 60 s, 20 repeats, batches to 8. CPU: 1, 3 and 10 s (a 60 s call of the
+    full-size v3 takes minutes there; ask for "long" to get it), 5 repeats (the fewest that show a spread), batch 1.
+    ``quick``:
+    one 0.25 s length, 2 repeats (tests, smoke runs; no verdict). Explicit values override."""
     if quick:
-        base = SuiteSettings({"0.25s": 0.25}, 2, 1, 1, 1)
+        base = SuiteSettings({"0.25s": 0.25}, 2, 1, 1, 1, quick=True)
     elif env.has_gpu:
-        base = SuiteSettings(dict(LENGTHS), 20, 3, 8, 5)
+        base = SuiteSettings(dict(GPU_LENGTHS), 20, 3, 8, 5)
     else:
-        base = SuiteSettings({k: LENGTHS[k] for k in ("short", "chunk")}, 3, 1, 1, 1)
+        base = SuiteSettings(dict(CPU_LENGTHS), 5, 1, 1, 1)
     for name, value in (("repeats", repeats), ("warmup", warmup), ("max_batch", max_batch)):
         if value is not None and value < (0 if name == "warmup" else 1):
             raise GsvTrtError(f"--{name.replace('_', '-')} {value}: too small")
     return SuiteSettings(lengths or base.lengths, repeats or base.repeats,
                          base.warmup if warmup is None else warmup, max_batch or base.max_batch,
-                         max(1, (repeats or base.repeats) // 4) if repeats else base.batch_repeats)
+                         max(1, (repeats or base.repeats) // 4) if repeats else base.batch_repeats, quick)
 
 
 def parse_lengths(text: str) -> dict[str, float]:

@@ -19,8 +19,10 @@ from ..errors import GsvTrtError
 NAMES = ("tensorrt", "rtx")
 MODULES = {"tensorrt": "tensorrt", "rtx": "tensorrt_rtx"}
 LABELS = {"tensorrt": "TensorRT", "rtx": "TensorRT-RTX"}
-INSTALL_HINT = {"tensorrt": "pip install 'gsv-trt[tensorrt]' (NVIDIA's tensorrt wheel)",
-                "rtx": "pip install 'gsv-trt[rtx]' (tensorrt-rtx, installs and builds without a GPU)"}
+# gsv-trt is installed from its checkout (it is not on PyPI), so the hints name the checkout's extras
+INSTALL_HINT = {"tensorrt": "pip install -e '.[tensorrt]' in the gsv-trt checkout (NVIDIA's tensorrt wheel)",
+                "rtx": "pip install -e '.[rtx]' in the gsv-trt checkout (tensorrt-rtx, installs and builds without "
+                       "a GPU)"}
 # GPUs TensorRT-RTX runs on at all (support matrix 1.5-1.7 and its ComputeCapability enum): Turing, Ampere (A100 8.0
 # and RTX 8.6), Ada, Blackwell RTX/GB10. Not Volta, not Hopper (H100/H200, 9.0), not Blackwell data-centre (10.x).
 RTX_RUNS_ON = ("7.5", "8.0", "8.6", "8.9", "12.0", "12.1")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ._common import non_negative_int, positive_float, positive_int
+
 # bench.suite.RUNTIME_NAMES, spelled out here so that `gsv-trt --help` does not import torch (tests check they agree)
 RUNTIMES = ("torch-eager", "onnxruntime", "tensorrt", "torch-fast")
 ALIASES = {"torch": "torch-fast", "trt": "tensorrt", "ort": "onnxruntime"}
@@ -22,7 +24,7 @@ def add_quality_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("quality")
     group.add_argument("--audio", type=Path, nargs="+", default=[], metavar="WAV",
                        help="your own speech files (any rate, mono or stereo); default: the bundled LibriTTS clip")
-    group.add_argument("--clip-seconds", type=float, default=None, metavar="S",
+    group.add_argument("--clip-seconds", type=positive_float, default=None, metavar="S",
                        help="use only the first S seconds of each clip (faster on a CPU)")
     group.add_argument("--bar", choices=("auto", "shipped", "live"), default="auto",
                        help="the quality bar: 'live' measures upstream's eager fp16 vs fp32 on the same clips and "
@@ -35,11 +37,15 @@ def add_suite_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("benchmark")
     group.add_argument("--lengths", default=None, metavar="LIST",
                        help="audio lengths: short (1 s), chunk (upstream's 934/1000 frames, ~10 s), long (60 s) or "
-                            "seconds, e.g. short,chunk,long or 0.5,2; default: all three on a GPU, short,chunk on a "
-                            "CPU")
-    group.add_argument("--repeats", type=int, default=None, help="timed calls per length (default 20 GPU, 3 CPU)")
-    group.add_argument("--warmup", type=int, default=None, help="untimed-in-statistics warm-up calls (3 GPU, 1 CPU)")
-    group.add_argument("--max-batch", type=int, default=None, help="throughput up to this batch (8 GPU, 1 CPU)")
+                            "seconds, e.g. short,chunk,long or 0.5,2; default: short,2,5,chunk,20,long on a GPU, "
+                            "short,3,chunk on a CPU")
+    group.add_argument("--repeats", type=positive_int, default=None,
+                       help="timed calls per length (default 20 GPU, 5 CPU; a verdict needs a difference larger than "
+                            "their spread)")
+    group.add_argument("--warmup", type=non_negative_int, default=None,
+                       help="warm-up calls per length, timed but kept out of the statistics (default 3 GPU, 1 CPU)")
+    group.add_argument("--max-batch", type=positive_int, default=None,
+                       help="throughput up to this batch (default 8 GPU, 1 CPU)")
     group.add_argument("--runtimes", type=runtimes_list, default=RUNTIMES, metavar="LIST",
                        help=f"which runtimes to run (default all: {','.join(RUNTIMES)}; 'torch' = torch-fast, "
                             "'trt' = tensorrt); naming onnxruntime on a "

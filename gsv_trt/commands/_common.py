@@ -10,19 +10,79 @@ PRECISIONS = ("fp32", "fp16", "bf16")
 VERSIONS = ("v3", "v4")
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless the help already names it or there is none to show (no
+    value, a switch, an empty list); so no command's defaults have to be looked up in the source."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (not action.option_strings or "default" in text.lower() or default is argparse.SUPPRESS
+                or default is None or isinstance(default, bool) or default in ([], ())):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def add_command(sub: argparse._SubParsersAction, name: str, help: str, run: Callable[[argparse.Namespace], int],
                 description: str | None = None) -> argparse.ArgumentParser:
-    """A sub-command parser with the options every command has (--debug)."""
-    parser = sub.add_parser(name, help=help, description=description or help)
+    """A sub-command parser with the options every command has (--debug), showing every option's default."""
+    parser = sub.add_parser(name, help=help, description=description or help, formatter_class=HelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     parser.set_defaults(run=run)
     return parser
 
 
+def positive_float(text: str) -> float:
+    """An argparse type: a number > 0 (argparse names the option in its error)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text}: must be a positive number")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1."""
+    return _int_at_least(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number >= 0."""
+    return _int_at_least(text, 0)
+
+
+def _int_at_least(text: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"{text}: must be at least {low}")
+    return value
+
+
+def output_file(*suffixes: str) -> Callable[[str], Path]:
+    """An argparse type for a file the command will write: one of ``suffixes`` and not a directory. Checked while
+    parsing, so a wrong --out is refused before any model loads."""
+
+    def parse(text: str) -> Path:
+        path = Path(text)
+        if path.suffix.lower() not in suffixes:
+            raise argparse.ArgumentTypeError(f"{text}: the output file must end in {' or '.join(suffixes)}")
+        if path.is_dir():
+            raise argparse.ArgumentTypeError(f"{text}: is a directory")
+        return path
+
+    return parse
+
+
 def add_weights_options(parser: argparse.ArgumentParser, version_required: bool = True) -> None:
     """--version, --weights, --gpt-sovits-root: which vocoder, from which files."""
     parser.add_argument("--version", dest="vocoder", choices=VERSIONS, required=version_required,
-                        help="GPT-SoVITS vocoder version")
+                        help="GPT-SoVITS model version (after a command; `gsv-trt --version` alone prints gsv-trt's "
+                             "own version)")
     parser.add_argument("--weights", default="random",
                         help='v3: directory with config.json + bigvgan_generator.pt; v4: vocoder.pth; '
                              '"random" (default): architecture-exact random weights, seed 0')

@@ -27,26 +27,52 @@ def inspect_onnx(path: Path, attrs: bool) -> str:
 
 
 def inspect_plan(path: Path, attrs: bool) -> str:
-    """Deserialize with the flavour the sidecar names; TensorRT needs a GPU it supports to deserialize at all."""
+    """Deserialize with the flavour the sidecar names, or, for a plan without one (made by trtexec, say), with each
+    TensorRT flavour installed here; TensorRT needs a GPU it supports to deserialize at all."""
+    from ..build.flavour import NAMES, import_flavour
+    from ..build.sidecar import read_sidecar, sidecar_path
+    from ..errors import GsvTrtError
+
+    if sidecar_path(path).exists():
+        sidecar = read_sidecar(path)
+        flavour = import_flavour(sidecar["tensorrt"]["flavour"])
+        engine = deserialize(flavour, path)
+        if engine is None:
+            raise GsvTrtError(f"{path}: {flavour.label} could not deserialize this engine here (it needs a GPU of "
+                              f"compute capability {', '.join(sidecar['targets'].get('compute_capabilities', []))}"
+                              " with a working driver); the sidecar beside it describes the build")
+        return f"{path}: {sidecar['model']}\n" + engine_layers(flavour, engine, attrs)
+    missing = f"no sidecar ({sidecar_path(path).name}) beside it, so how it was built is unknown (made by trtexec?)"
+    tried = []
+    for name in NAMES:
+        try:
+            flavour = import_flavour(name)
+        except GsvTrtError as e:
+            tried.append(str(e).split(";")[0])
+            continue
+        engine = deserialize(flavour, path)
+        if engine is not None:
+            return f"{path}: {missing}; deserialized by {flavour.label}\n" + engine_layers(flavour, engine, attrs)
+        tried.append(f"{flavour.label} could not deserialize it here")
+    raise GsvTrtError(f"{path}: {missing}; {'; '.join(tried)} (an engine deserializes only with the TensorRT "
+                      "flavour and version that built it, on a GPU it was built for)")
+
+
+def deserialize(flavour, path: Path):
+    """The engine, or None when this flavour cannot deserialize it here (wrong flavour or version, no GPU)."""
+    runtime = flavour.trt.Runtime(flavour.trt.Logger(flavour.trt.Logger.INTERNAL_ERROR))
+    return runtime.deserialize_cuda_engine(path.read_bytes())
+
+
+def engine_layers(flavour, engine, attrs: bool) -> str:
     import polygraphy.config
     from polygraphy.logger import G_LOGGER
 
-    from ..build.flavour import import_flavour
-    from ..build.sidecar import read_sidecar
-
-    sidecar = read_sidecar(path)
-    flavour = import_flavour(sidecar["tensorrt"]["flavour"])
     polygraphy.config.USE_TENSORRT_RTX = flavour.name == "rtx"
     G_LOGGER.module_severity = G_LOGGER.ERROR
     from polygraphy.backend.trt.util import str_from_engine
 
-    runtime = flavour.trt.Runtime(flavour.trt.Logger(flavour.trt.Logger.INTERNAL_ERROR))
-    engine = runtime.deserialize_cuda_engine(path.read_bytes())
-    if engine is None:
-        raise GsvTrtError(f"{path}: {flavour.label} could not deserialize this engine here (it needs "
-                          f"a GPU of compute capability {', '.join(sidecar['targets'].get('compute_capabilities', []))}"
-                          " with a working driver); the sidecar beside it describes the build")
-    return f"{path}: {sidecar['model']}\n" + str_from_engine(engine, show_layers=True, show_attrs=attrs)
+    return str_from_engine(engine, show_layers=True, show_attrs=attrs)
 
 
 def run(args: argparse.Namespace) -> int:

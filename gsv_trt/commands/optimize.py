@@ -15,7 +15,7 @@ def register(sub) -> None:
                                 "against upstream's fp32 (falling back fp16 -> bf16 -> fp32 until one passes), "
                                 "benchmark it beside upstream's eager modes, and write reports/<timestamp>/.")
     add_weights_options(p)
-    p.add_argument("--precision", choices=PRECISIONS, default="fp16", help="precision to try first (default fp16)")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp16", help="precision to try first")
     p.add_argument("--no-fp32-islands", dest="islands", action="store_false",
                    help="fp16/bf16 graphs without fp32 islands (SnakeBeta, output conv)")
     p.add_argument("--trt", choices=("auto", "tensorrt", "rtx", "none"), default="auto",

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from ._bench_options import add_quality_options
-from ._common import add_command, add_weights_options
+from ._common import add_command, add_weights_options, output_file
 
 
 def register(sub) -> None:
@@ -18,7 +18,7 @@ def register(sub) -> None:
     p.add_argument("candidate", help="X.onnx, X.plan, or eager-fp16 / eager-bf16 / torch-fast-fp16 / ...")
     add_weights_options(p, version_required=False)
     add_quality_options(p)
-    p.add_argument("--json", type=Path, default=None, help="also write the scores to this JSON file")
+    p.add_argument("--json", type=output_file(".json"), default=None, help="also write the scores to this JSON file")
 
 
 def run(args: argparse.Namespace) -> int:

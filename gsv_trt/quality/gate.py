@@ -17,6 +17,7 @@ from functools import lru_cache
 from importlib import resources
 
 from ..errors import GsvTrtError
+from ..models.vocoder.loader import RANDOM_PROVENANCE
 from .metrics import QualityMetrics
 
 PRECISIONS = ("fp16", "bf16", "fp32")  # least to most safe: the fallback walks to the right
@@ -101,6 +102,9 @@ def shipped_thresholds(version: str, precision: str, calibration: dict | None = 
     except KeyError:
         raise GsvTrtError(f"{THRESHOLDS_FILE}: no calibration for {version}") from None
     status = "PROVISIONAL (CPU) " if cal.get("provisional") else ""
+    if entry["weights"].startswith("RANDOM") and entry["weights"] != RANDOM_PROVENANCE:
+        status += ("STALE (measured on other random weights than today's; rerun tools/calibrate_thresholds.py on "
+                   "a GPU) ")
     source = (f"{status}calibration {cal['date']}: upstream eager fp16 vs fp32 on {cal['device']}, "
               f"{entry['weights']}, {entry['audio']}")
     return bar_from_is_half(version, precision, entry["fp16"], source)

@@ -2,8 +2,9 @@
 
 Speed-up, throughput gain and time saved compare the fastest *optimised runtime that ran here and passed the
 quality gate* with upstream's own mode on this device: eager fp16 on a GPU (``is_half``, what GPT-SoVITS ships),
-eager fp32 on a CPU (upstream forces ``is_half`` off there). Speed that did not keep quality is not credited.
-Every figure carries the runtime, precision, device and weights that produced it.
+eager fp32 on a CPU (upstream forces ``is_half`` off there). Speed that did not keep quality is not credited, and a
+verdict (and time saved per hour of audio) is given only when the difference is larger than the measured spread
+(report/verdict.py). Every figure carries the runtime, precision, device and weights that produced it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import math
 
 from rich.console import Console
 from rich.table import Table
+
+from .console import heading, output_console
+from .verdict import Spread, anomalies, compare, why_no_verdict
 
 
 def ran(runtime: dict) -> bool:
@@ -59,7 +63,8 @@ def compute_summary(report: dict) -> dict:
     name = headline_length(measured)
     out: dict = {"device": env["label"], "weights": vocoder["provenance"], "random_weights": vocoder["random_weights"],
                  "baseline_is": f"upstream {baseline_key} ({'is_half, as GPT-SoVITS runs on a GPU' if env['device'] == 'cuda' else 'upstream forces is_half off on a CPU'})",
-                 "length": name, "not_credited": [], "skipped": {}}
+                 "length": name, "not_credited": [], "skipped": {},
+                 "anomalies": [a for r in measured for a in anomalies(r)]}
     for r in bench["runtimes"]:
         if not ran(r):
             out["skipped"][f"{r['name']} {r['precision']}"] = r["skipped"] or r["error"] or "no measurements"
@@ -89,9 +94,22 @@ def compute_summary(report: dict) -> dict:
     b, c = out["baseline"], out["best"]
     out["speedup"] = b["p50_ms"] / c["p50_ms"]
     out["throughput_gain"] = c["max_requests_per_s"] / b["max_requests_per_s"]
-    audio_s = base_len["audio_s"]
-    out["time_saved_s_per_audio_hour"] = (b["p50_ms"] - c["p50_ms"]) / 1e3 / audio_s * 3600
-    out["verdict"] = f"use {c['runtime']}"
+    base_spread, best_spread = Spread.of(base_len["timing"]), Spread.of(best_len["timing"])
+    b["spread"], c["spread"] = base_spread.describe(), best_spread.describe()
+    withheld = why_no_verdict(bench["settings"])
+    if withheld:
+        out["verdict"] = f"no verdict: {withheld}"
+        return out
+    outcome = compare(base_spread, best_spread)
+    if outcome == "same":
+        out["verdict"] = (f"no measurable difference: {c['runtime']} {best_spread.describe()} vs {b['runtime']} "
+                          f"{base_spread.describe()}; the difference is within the spread")
+    elif outcome == "slower":
+        out["verdict"] = f"keep {b['runtime']}: {c['runtime']} is slower beyond the measured spread"
+    else:
+        out["time_saved_s_per_audio_hour"] = (b["p50_ms"] - c["p50_ms"]) / 1e3 / base_len["audio_s"] * 3600
+        out["verdict"] = (f"use {c['runtime']}: {out['speedup']:.2f}x faster than {b['runtime']}, beyond the "
+                          "measured spread of both")
     return out
 
 
@@ -107,10 +125,10 @@ def _fmt(x: float | str | None, spec: str = ".4g") -> str:
 
 def print_summary(report: dict, console: Console | None = None) -> None:
     """The terminal summary: what was chosen and why, the headline numbers with their provenance, every runtime."""
-    console = console or Console()
+    console = console or output_console()
     s = report["summary"]
     opt = report.get("optimize")
-    console.rule(f"gsv-trt {report['kind']}: {report['vocoder']['version']}")
+    heading(console, f"gsv-trt {report['kind']}: {report['vocoder']['version']}")
     console.print(f"machine: {s['device']}", markup=False)
     console.print(f"weights: {s['weights']}", markup=False)
     if opt:
@@ -121,12 +139,15 @@ def print_summary(report: dict, console: Console | None = None) -> None:
         at = f"at {s['length']} = {s['length_frames']} frames ({s['length_audio_s']:.2f} s of audio)"
         q = c["quality"]
         lines = [
-            ("speed-up", f"{s['speedup']:.2f}x: {c['runtime']} {c['p50_ms']:.2f} ms vs {b['runtime']} "
-                         f"{b['p50_ms']:.2f} ms p50 {at}; {c['device']}"),
+            ("speed-up", f"{s['speedup']:.2f}x: {c['runtime']} {c['spread']} vs {b['runtime']} {b['spread']} "
+                         f"{at}; {c['device']}"),
             ("throughput", f"{s['throughput_gain']:.2f}x: {c['max_requests_per_s']:.1f} req/s (batch {c['at_batch']}) "
                            f"vs {b['max_requests_per_s']:.1f} req/s (batch {b['at_batch']}) {at}"),
-            ("time saved", f"{s['time_saved_s_per_audio_hour']:.1f} s of compute per hour of audio "
-                           f"({c['runtime']} instead of {b['runtime']})"),
+        ]
+        if "time_saved_s_per_audio_hour" in s:
+            lines.append(("time saved", f"{s['time_saved_s_per_audio_hour']:.1f} s of compute per hour of audio "
+                                        f"({c['runtime']} instead of {b['runtime']}, from p50 {at})"))
+        lines += [
             ("similarity", f"cosine {_fmt(q['cosine'], '.6f')} vs torch-eager fp32 (worst clip; "
                            f"{c['quality_runtime']['name']} {c['quality_runtime']['precision']})"),
             ("MSE", f"{_fmt(q['mse'], '.3e')}, SNR {_fmt(q['snr_db'], '.1f')} dB (same runtime, same clips)"),
@@ -136,6 +157,8 @@ def print_summary(report: dict, console: Console | None = None) -> None:
     console.print(f"verdict: {s['verdict']}", markup=False)
     for line in s["not_credited"]:
         console.print(f"  not credited: {line}", markup=False)
+    for line in s.get("anomalies", []):
+        console.print(f"  check this: {line}", markup=False)
     console.print(runtime_table(report))
     for key, why in s["skipped"].items():
         console.print(f"  {key}: not measured: {why}", markup=False)
@@ -166,7 +189,7 @@ def runtime_table(report: dict) -> Table:
 
 def print_quality(scores: list[dict], console: Console | None = None) -> None:
     """One row per scored runtime with its verdict, then the bar it was held to."""
-    console = console or Console()
+    console = console or output_console()
     table = Table(title="quality vs torch-eager fp32", title_justify="left")
     for col in ("candidate", "runtime", "cosine", "MSE", "SNR dB", "log-mel L1", "MR-STFT", "gate"):
         table.add_column(col, justify="left" if col in ("candidate", "runtime", "gate") else "right")

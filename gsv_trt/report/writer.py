@@ -73,19 +73,24 @@ def markdown(report: dict) -> str:
     lines += ["## Summary", ""]
     if "best" in s:
         b, c, q = s["baseline"], s["best"], s["best"]["quality"]
-        lines += _table(["figure", "value", "produced by"], [
-            ["speed-up", f"{s['speedup']:.2f}x", f"{c['runtime']} vs {b['runtime']}, p50 at {s['length']} "
-                                                 f"({s['length_frames']} frames, {s['length_audio_s']:.2f} s), {c['device']}"],
+        rows = [
+            ["speed-up", f"{s['speedup']:.2f}x", f"{c['runtime']} {c['spread']} vs {b['runtime']} {b['spread']}, "
+                                                 f"at {s['length']} ({s['length_frames']} frames, "
+                                                 f"{s['length_audio_s']:.2f} s), {c['device']}"],
             ["throughput gain", f"{s['throughput_gain']:.2f}x", f"{c['max_requests_per_s']:.1f} req/s (batch "
                                                                 f"{c['at_batch']}) vs {b['max_requests_per_s']:.1f} (batch {b['at_batch']})"],
-            ["time saved", f"{s['time_saved_s_per_audio_hour']:.1f} s per hour of audio", f"{c['runtime']} instead of {b['runtime']}"],
-            ["similarity", f"cosine {_f(q['cosine'], '.6f')}", "worst clip vs torch-eager fp32"],
-            ["MSE", _f(q["mse"], ".3e"), f"SNR {_f(q['snr_db'], '.1f')} dB"],
-        ])
+        ]
+        if "time_saved_s_per_audio_hour" in s:
+            rows.append(["time saved", f"{s['time_saved_s_per_audio_hour']:.1f} s per hour of audio",
+                         f"{c['runtime']} instead of {b['runtime']}, from p50 at {s['length']}"])
+        rows += [["similarity", f"cosine {_f(q['cosine'], '.6f')}", "worst clip vs torch-eager fp32"],
+                 ["MSE", _f(q["mse"], ".3e"), f"SNR {_f(q['snr_db'], '.1f')} dB"]]
+        lines += _table(["figure", "value", "produced by"], rows)
         lines.append("")
     lines += [f"Verdict: **{s['verdict']}**. Baseline: {s['baseline_is']}.", ""]
     lines += [f"- not credited: {x}" for x in s["not_credited"]]
-    lines += [""] if s["not_credited"] else []
+    lines += [f"- check this: {x}" for x in s.get("anomalies", [])]
+    lines += [""] if s["not_credited"] or s.get("anomalies") else []
 
     opt = report.get("optimize")
     if opt:

@@ -1,7 +1,11 @@
 """``gsv-trt check``: Polygraphy runs the ONNX graph with ONNX-Runtime and compares it to our PyTorch fp32 model.
 
-Inputs are real speech (the shipped LibriTTS clip, mel as GPT-SoVITS computes it) and random log-mels at several
-lengths and batch sizes. Tolerances depend on the graph's precision and are printed with the result.
+Inputs are real speech (the shipped LibriTTS clip, mel as GPT-SoVITS computes it), a silent mel of the same length,
+and random log-mels at several lengths and batch sizes. Tolerances depend on the graph's precision and are printed
+with the result. The speech and silence outputs also show whether the graph responds to its input at all: a graph
+whose output for speech and for silence differ by no more than the tolerance fails, whatever the reference says
+(with weights as degenerate as upstream's untrained init, the reference itself would hardly respond, and the
+comparison alone could not tell).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from polygraphy.logger import G_LOGGER
 
 from ...errors import GsvTrtError
 from ...models.vocoder import load_vocoder, spec_for
+from ...models.vocoder.init import SILENT_LOG_MEL
 from ...models.mel import speech_mel
 from .exporter import INPUT, OUTPUT
 from ..metadata import read_metadata
@@ -49,8 +54,9 @@ def random_mel(batch: int, frames: int, seed: int) -> np.ndarray:
 
 
 def feeds(version: str, frames: tuple[int, ...], batches: tuple[int, ...], speech: Path | None) -> list[tuple[str, dict]]:
-    """(label, feed dict) pairs: real speech first, then random mels for every (B, T)."""
-    out = [("speech", {INPUT: speech_mel(spec_for(version).mel, speech, SPEECH_FRAMES)})]
+    """(label, feed dict) pairs: real speech, silence of the same length, then random mels for every (B, T)."""
+    mel = speech_mel(spec_for(version).mel, speech, SPEECH_FRAMES)
+    out = [("speech", {INPUT: mel}), ("silence", {INPUT: np.full_like(mel, SILENT_LOG_MEL)})]
     for b in batches:
         for t in frames:
             out.append((f"random B={b} T={t}", {INPUT: random_mel(b, t, seed=1000 * b + t)}))
@@ -76,10 +82,14 @@ def check_onnx(path: str | Path, weights: str | None = None, gpt_sovits_root: st
     islands = meta["fp32_islands"] or "none"
     log(f"checking {path} ({version}, {precision}, fp32 islands: {islands}) with {loaded.provenance}")
     log(f"tolerance: {tol.stat} |onnx - pytorch fp32| <= {tol.atol:g}  ({tol.why})")
+    caveat = cpu_half_caveat(precision)
+    if caveat:
+        log(f"note: {caveat}")
     onnx_runner = OnnxrtRunner(SessionFromOnnx(str(path), providers=["CPUExecutionProvider"]), name="onnxruntime")
     torch_runner = TorchRunner(loaded.model, INPUT, OUTPUT)
     compare = SimpleCompareFunc(atol=tol.atol, rtol=0.0, check_error_stat=tol.stat)
     all_ok = True
+    outputs: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # label -> (pytorch, onnx)
     for label, feed in feeds(version, frames, batches, speech):
         try:
             results = Comparator.run([torch_runner, onnx_runner], data_loader=[feed])
@@ -97,9 +107,36 @@ def check_onnx(path: str | Path, weights: str | None = None, gpt_sovits_root: st
         shape_ok = out.shape == ref.shape == (feed[INPUT].shape[0], 1, feed[INPUT].shape[2] * loaded.spec.hop)
         ok = ok and shape_ok and bool(np.isfinite(out).all())
         all_ok &= ok
+        outputs[label] = (ref, out)
         log(f"  {'PASS' if ok else 'FAIL'}  {label:<22} wav {list(out.shape)}  max {diff.max():.2e}  "
             f"mean {diff.mean():.2e}  snr {snr:.1f} dB")
-    log(f"{'PASSED' if all_ok else 'FAILED'}: {path}")
+    responds = input_response(outputs["speech"], outputs["silence"], tol, log)
+    all_ok &= responds
+    log(f"{'PASSED' if all_ok else 'FAILED'}: {path}" + (f" ({caveat})" if caveat and all_ok else ""))
     return all_ok
+
+
+def input_response(speech: tuple[np.ndarray, np.ndarray], silence: tuple[np.ndarray, np.ndarray], tol: Tolerance,
+                   log=print) -> bool:
+    """Whether the graph's output depends on its input: mean |out(speech) - out(silence)| must exceed the
+    tolerance, or a graph that ignored its input would be indistinguishable from one that does not. Warns when the
+    reference itself hardly responds (degenerate weights), as then the comparison cannot tell either."""
+    ref_response = float(np.mean(np.abs(speech[0].astype(np.float64) - silence[0])))
+    onnx_response = float(np.mean(np.abs(speech[1].astype(np.float64) - silence[1])))
+    ok = onnx_response > tol.atol
+    log(f"  {'PASS' if ok else 'FAIL'}  {'responds to input':<22} mean |wav(speech) - wav(silence)|: onnx "
+        f"{onnx_response:.2e}, pytorch {ref_response:.2e} (must exceed {tol.atol:g})")
+    if ref_response <= 10 * tol.atol:
+        log("note: with these weights even the PyTorch model hardly responds to its input, so this check cannot "
+            "tell a graph that ignores its input from a right one")
+    return ok
+
+
+def cpu_half_caveat(precision: str) -> str | None:
+    """What an fp16/bf16 verdict from ONNX-Runtime's CPU provider does not show (None at fp32)."""
+    if precision == "fp32":
+        return None
+    return (f"ONNX-Runtime's CPU provider runs {precision} graphs largely in fp32 (it inserts casts where it lacks "
+            f"half-precision kernels, on x86 nearly everywhere): this checks the graph, not {precision} arithmetic")
 
 

@@ -19,6 +19,7 @@ from ...errors import GsvTrtError
 
 V3_CHECKPOINT = "bigvgan_generator.pt"
 V3_CONFIG_FILE = "config.json"
+V4_CHECKPOINT = "vocoder.pth"
 WEIGHT_NORM_KEY = re.compile(r"(.*?)(weight_[gv]|parametrizations\.weight\.original[01])")
 
 
@@ -32,8 +33,14 @@ def sha256_of(*paths: Path) -> str:
     return digest.hexdigest()
 
 
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since PyTorch 1.6
+PICKLE_MAGIC = b"\x80"  # the legacy format: a pickle, protocol 2 or later
+UNSUPPORTED_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+
+
 def read_checkpoint(path: Path) -> object:
-    """``torch.load`` with weights_only (no code runs from the file), failures reported as one line."""
+    """``torch.load`` with weights_only (no code runs from the file), failures reported as one line that says what
+    the file is: not a checkpoint at all, a damaged one, or one holding objects that are not tensors."""
     path = Path(path)
     if not path.exists():
         raise GsvTrtError(f"{path}: no such file")
@@ -41,11 +48,26 @@ def read_checkpoint(path: Path) -> object:
         raise GsvTrtError(f"{path}: is a directory, expected a checkpoint file")
     if path.stat().st_size == 0:
         raise GsvTrtError(f"{path}: empty file")
+    with open(path, "rb") as f:
+        head = f.read(len(ZIP_MAGIC))
+    if not (head.startswith(ZIP_MAGIC) or head.startswith(PICKLE_MAGIC)):
+        raise GsvTrtError(f"{path}: not a PyTorch checkpoint (neither torch.save's zip archive nor a pickle)")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError, KeyError) as e:
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise GsvTrtError(f"{path}: not a readable PyTorch checkpoint (truncated or corrupt?): {reason[:200]}") from None
+        found = UNSUPPORTED_GLOBAL.search(str(e))
+        if found and not is_cut_torch_name(found.group(1)):
+            raise GsvTrtError(f"{path}: holds a pickled Python object ({found.group(1)}), not just tensors; gsv-trt "
+                              "reads only tensors and never runs code from a file: save the model's state_dict() "
+                              "instead") from None
+        raise GsvTrtError(f"{path}: a PyTorch checkpoint that cannot be read: truncated or corrupt") from None
+
+
+def is_cut_torch_name(name: str) -> bool:
+    """A ``torch.*`` name that does not exist: the unpickler read a truncated file, not a foreign object."""
+    import pydoc
+
+    return name.startswith("torch.") and pydoc.locate(name) is None
 
 
 def fold_weight_norm(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

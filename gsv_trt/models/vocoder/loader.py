@@ -10,13 +10,16 @@ from torch import nn
 
 from ...errors import GsvTrtError
 from .bigvgan import BigVGAN
-from .checkpoint import V3_CHECKPOINT, V3_CONFIG_FILE, match_state_dict, read_checkpoint, sha256_of, unwrap_state_dict
-from .checkpoint import fold_weight_norm
+from .checkpoint import V3_CHECKPOINT, V3_CONFIG_FILE, V4_CHECKPOINT, detect_version, fold_weight_norm
+from .checkpoint import match_state_dict, read_checkpoint, sha256_of, unwrap_state_dict
 from .config import V3_CONFIG, V4_CONFIG, BigVGANConfig, VocoderSpec, spec_for
 from .generator import Generator
+from .init import GAINS, spread_like_trained
 
 RANDOM = "random"
 RANDOM_SEED = 0
+# what every output made with random weights says; calibrations record it, so a change of random weights shows
+RANDOM_PROVENANCE = f"RANDOM weights (architecture-exact, seed {RANDOM_SEED}, trained-like scales; not a trained vocoder)"
 
 
 @dataclass
@@ -37,7 +40,7 @@ class LoadedVocoder:
     def provenance(self) -> str:
         """The phrase every output carries to say which weights produced it."""
         if self.is_random:
-            return f"RANDOM weights (architecture-exact, seed {RANDOM_SEED}; not a trained vocoder)"
+            return RANDOM_PROVENANCE
         return f"weights {self.weights} (sha256 {self.weights_sha256[:12]})"
 
 
@@ -52,10 +55,12 @@ def build_model(version: str, config: BigVGANConfig | None = None) -> nn.Module:
 
 
 def random_vocoder(version: str, seed: int = RANDOM_SEED) -> LoadedVocoder:
-    """Architecture-exact model with random weights from a fixed seed (upstream's initialisation)."""
+    """Architecture-exact model with random weights from a fixed seed, spread like a trained vocoder's so that
+    its output depends on its input (models/vocoder/init.py says how, and the criterion)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_model(version)
+    spread_like_trained(model, torch.Generator().manual_seed(seed), GAINS[version])
     cfg = V3_CONFIG.to_dict() if version == "v3" else V4_CONFIG.to_dict()
     return LoadedVocoder(model.eval(), spec_for(version), RANDOM, RANDOM, cfg)
 
@@ -71,6 +76,10 @@ def find_in_gpt_sovits(version: str, root: Path) -> Path:
     raise GsvTrtError(f"{root}: no {version} vocoder found at GPT_SoVITS/pretrained_models/{rel}")
 
 
+V3_LAYOUT = f"a v3 vocoder is a directory holding {V3_CONFIG_FILE} + {V3_CHECKPOINT}"
+V4_LAYOUT = f"a v4 vocoder is a file, {V4_CHECKPOINT} (a bare state dict)"
+
+
 def load_v3(path: Path) -> LoadedVocoder:
     directory = path if path.is_dir() else path.parent
     ckpt_path = directory / V3_CHECKPOINT if path.is_dir() else path
@@ -78,7 +87,11 @@ def load_v3(path: Path) -> LoadedVocoder:
     if not path.exists():
         raise GsvTrtError(f"{path}: no such file or directory")
     if not cfg_path.exists():
-        raise GsvTrtError(f"{cfg_path}: no such file (a v3 vocoder directory holds config.json + {V3_CHECKPOINT})")
+        if path.is_file() and unwrap_version(path) == "v4":
+            raise GsvTrtError(f"{path}: is a v4 vocoder checkpoint, but --version is v3 ({V3_LAYOUT})")
+        if path.is_dir() and (path / V4_CHECKPOINT).is_file():
+            raise GsvTrtError(f"{path}: holds a v4 vocoder ({V4_CHECKPOINT}), but --version is v3 ({V3_LAYOUT})")
+        raise GsvTrtError(f"{cfg_path}: no such file ({V3_LAYOUT})")
     cfg = BigVGANConfig.from_json(cfg_path)
     if (cfg.num_mels, cfg.sampling_rate, cfg.hop_size) != (100, 24000, 256):
         raise GsvTrtError(
@@ -93,11 +106,25 @@ def load_v3(path: Path) -> LoadedVocoder:
 
 def load_v4(path: Path) -> LoadedVocoder:
     if path.is_dir():
-        path = path / "vocoder.pth"
+        if not (path / V4_CHECKPOINT).exists() and (path / V3_CONFIG_FILE).is_file():
+            raise GsvTrtError(f"{path}: is a v3 vocoder directory ({V3_CONFIG_FILE} + {V3_CHECKPOINT}), but "
+                              f"--version is v4 ({V4_LAYOUT})")
+        path = path / V4_CHECKPOINT
     state = fold_weight_norm(unwrap_state_dict(read_checkpoint(path), path, "v4"))
     model = Generator(V4_CONFIG)
     match_state_dict(model, state, path, "the v4 Generator")
     return LoadedVocoder(model.eval(), spec_for("v4"), str(path), sha256_of(path), V4_CONFIG.to_dict())
+
+
+def unwrap_version(path: Path) -> str | None:
+    """Which vocoder a checkpoint file holds (v3, v4), or None when it is no vocoder checkpoint at all."""
+    try:
+        obj = read_checkpoint(path)
+    except GsvTrtError:
+        return None
+    if isinstance(obj, dict) and isinstance(obj.get("generator"), dict):
+        obj = obj["generator"]
+    return detect_version(obj) if isinstance(obj, dict) else None
 
 
 def load_vocoder(version: str, weights: str | Path | None = RANDOM, gpt_sovits_root: str | Path | None = None) -> LoadedVocoder:
