@@ -67,8 +67,16 @@ def test_default_settings_keep_cpu_runs_bounded():
     env = detect("cpu")
     cpu = default_settings(env)
     assert "long" not in cpu.lengths and cpu.max_batch == 1
+    assert len(cpu.lengths) >= 3 and cpu.repeats >= 5  # a curve, not two points; enough calls to show a spread
     assert default_settings(env, quick=True).repeats == 2
     assert default_settings(env, repeats=7).repeats == 7
+
+
+def test_batches_are_measured_at_one_length():
+    from gsv_trt.bench.suite import GPU_LENGTHS, throughput_length
+
+    assert throughput_length(GPU_LENGTHS) == "chunk"  # upstream's call size; the throughput plot's length
+    assert throughput_length({"0.5s": 0.5, "2s": 2.0, "1s": 1.0}) == "2s"
 
 
 def test_bench_mel_tiles_real_speech():

@@ -96,3 +96,14 @@ def test_tables_are_not_cut_when_output_is_a_pipe():
                          env={"PATH": "/usr/bin", "COLUMNS": "80"}, check=True).stdout
     assert row["label"] in out and "0.999999" in out and "PASS" in out
     assert max(len(line) for line in out.splitlines()) > 80
+
+
+def test_install_hints_work_from_a_checkout():
+    import tomllib
+    from pathlib import Path
+
+    from gsv_trt.build.flavour import INSTALL_HINT
+
+    extras = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for name, hint in INSTALL_HINT.items():  # gsv-trt is not on PyPI: `pip install gsv-trt[...]` cannot work
+        assert f"pip install -e '.[{name}]'" in hint and name in extras

@@ -77,6 +77,19 @@ def test_calibration_on_other_random_weights_is_called_stale():
     assert "STALE" not in shipped_thresholds("v4", "fp16", fresh).source
 
 
+def test_cpu_onnxruntime_half_scores_say_what_they_do_not_show():
+    from types import SimpleNamespace
+
+    from gsv_trt.quality.candidate import runtime_note
+
+    def note(name, precision, device):
+        return runtime_note(SimpleNamespace(info=RuntimeInfo(name, precision, device)))
+
+    assert "largely in fp32" in note("onnxruntime", "fp16", "cpu")
+    assert note("onnxruntime", "fp32", "cpu") == note("onnxruntime", "fp16", "cuda") == note("tensorrt", "fp16",
+                                                                                             "H200") == ""
+
+
 class Degraded:
     """A real vocoder made worse on purpose: its output plus white noise at ``snr_db``."""
 

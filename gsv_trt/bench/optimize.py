@@ -18,10 +18,9 @@ from typing import Callable
 
 from .. import __version__
 from ..errors import GsvTrtError
-from ..export.vocoder.check import cpu_half_caveat
 from ..models.vocoder import LoadedVocoder, load_vocoder
 from ..quality.evaluate import CandidateScore, QualityBench
-from ..quality.candidate import engine_cannot_run
+from ..quality.candidate import engine_cannot_run, runtime_note
 from ..quality.gate import Step, fallback_chain
 from ..quality.mel import Clip, default_clips
 from ..runtime.base import Vocoder
@@ -150,9 +149,9 @@ def candidate_for(attempt: Attempt) -> tuple[Vocoder | None, str, str | None]:
         runtime = make()
     except Exception as e:  # a runtime that cannot load this graph or engine fails the step, with its reason
         return None, note, f"cannot load: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-    caveat = cpu_half_caveat(attempt.step.precision)
-    if runtime.info.name == "onnxruntime" and runtime.info.device == "cpu" and caveat:
-        note += f"; caution: {caveat}"
+    caveat = runtime_note(runtime)
+    if caveat:
+        note += f"; {caveat}"
     return runtime, note, None
 
 

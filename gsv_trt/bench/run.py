@@ -11,7 +11,7 @@ from typing import Callable
 
 from ..errors import GsvTrtError
 from ..models.vocoder import load_vocoder
-from ..quality.candidate import check_matches, parse_candidate
+from ..quality.candidate import check_matches, parse_candidate, runtime_note
 from ..quality.evaluate import QualityBench
 from ..quality.mel import default_clips
 from ..runtime.base import Vocoder
@@ -76,7 +76,8 @@ def bench(opts: BenchOptions, say: Callable[[str], None] = print) -> dict:
 
         def inspect(entry: RuntimeEntry, runtime: Vocoder) -> None:
             if entry.role == "optimized":
-                quality.append(qb.score(runtime, entry.key, entry.precision, "scored during the benchmark"))
+                note = "; ".join(filter(None, ["scored during the benchmark", runtime_note(runtime)]))
+                quality.append(qb.score(runtime, entry.key, entry.precision, note))
 
     settings = default_settings(env, opts.lengths, opts.quick, opts.repeats, opts.warmup, opts.max_batch)
     say("benchmark: " + ", ".join(f"{k} ({s:g} s)" for k, s in settings.lengths.items())

@@ -192,6 +192,12 @@ def default_settings(env: Environment, lengths: dict[str, float] | None = None, 
                          max(1, (repeats or base.repeats) // 4) if repeats else base.batch_repeats, quick)
 
 
+def throughput_length(lengths: dict[str, float]) -> str:
+    """The one length measured at every batch size: upstream's chunk if asked for, else the longest. Batches at
+    every length would multiply torch-fast's graph captures (one per batch x length bucket, ~20 s each)."""
+    return "chunk" if "chunk" in lengths else max(lengths, key=lengths.__getitem__)
+
+
 def parse_lengths(text: str) -> dict[str, float]:
     """``short,chunk`` or ``short,long`` or seconds ``0.5,2`` (named "0.5s", "2s")."""
     out: dict[str, float] = {}
@@ -268,7 +274,8 @@ def run_entry(entry: RuntimeEntry, loaded: LoadedVocoder, speech: np.ndarray, se
             timing = time_calls(call, settings.repeats, settings.warmup, cuda)
             length = LengthResult(name, frames, frames * hop / rate, timing)
             length.throughput.append(throughput(1, timing, length.audio_s))
-            for batch in batch_sizes(settings.max_batch)[1:]:
+            batches = batch_sizes(settings.max_batch)[1:] if name == throughput_length(settings.lengths) else []
+            for batch in batches:
                 try:
                     call, _ = _timed_call(runtime, bench_mel(speech, frames, batch), cuda)
                     t = time_calls(call, settings.batch_repeats, 1, cuda)

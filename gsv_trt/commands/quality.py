@@ -24,7 +24,7 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..bench.environment import detect
     from ..errors import GsvTrtError
-    from ..quality.candidate import check_matches, open_candidate, parse_candidate
+    from ..quality.candidate import check_matches, open_candidate, parse_candidate, runtime_note
     from ..quality.evaluate import QualityBench
     from ..quality.mel import default_clips
     from ..report.summary import print_quality
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     clips = default_clips(loaded.spec, args.audio, args.clip_seconds)
     print("clips: " + "; ".join(c.describe() for c in clips))
     qb = QualityBench(loaded, clips, env.device, args.bar)
-    score = qb.score(candidate, Path(args.candidate).name, spec.precision)
+    score = qb.score(candidate, Path(args.candidate).name, spec.precision, runtime_note(candidate))
     result = score.to_dict()
     print_quality([result])
     if args.json:

@@ -60,6 +60,16 @@ def check_matches(spec: CandidateSpec, version: str, weights_sha256: str | None 
                           "--weights so the reference uses them too")
 
 
+def runtime_note(runtime: Vocoder) -> str:
+    """What a score of ``runtime`` does not show: ONNX Runtime's CPU provider runs fp16 graphs largely in fp32."""
+    from ..export.vocoder.check import cpu_half_caveat
+
+    caveat = cpu_half_caveat(runtime.info.precision)
+    if runtime.info.name == "onnxruntime" and runtime.info.device == "cpu" and caveat:
+        return f"caution: {caveat}"
+    return ""
+
+
 def engine_cannot_run(plan: Path) -> str | None:
     """Why the engine at ``plan`` cannot run on this machine (the TensorRT runtime's own compatibility rules read
     against its sidecar: GPU compute capability, TensorRT flavour and version), or None when it can."""

@@ -38,7 +38,8 @@ def latency_plot(report: dict, path: Path) -> Path | None:
         if len(x) >= 3:
             ax.plot(x, p50, style, color=line[0].get_color(), linewidth=1, alpha=0.7)
     span = np.array([lengths[0] / 1.5, lengths[-1] * 1.5])
-    ax.plot(span, span * 1e3, color="black", linewidth=1, linestyle=":", label="real time (latency = audio length)")
+    ax.plot(span, span * 1e3, color="black", linewidth=1, linestyle=":",
+            label="real time: latency = audio length (below: faster than real time)")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xticks(lengths, [f"{v:g}" for v in lengths])
@@ -113,12 +114,14 @@ def quality_plot(report: dict, path: Path) -> Path | None:
             ax.text(i + width / 2, shown[i], text, ha="center", va="bottom", fontsize=7)
             ax.text(i - width / 2, b, f"{b:.3g}", ha="center", va="bottom", fontsize=7, color="0.35")
         ax.set_ylim(0, top * 1.15)
+        ax.set_xlim(-1, len(scores))
         ax.set_xticks(x, [q["label"] for q in scores], rotation=30, ha="right", fontsize=7)
         ax.set_title(title, fontsize=9)
-    axes[0].legend(fontsize=7, loc="lower left")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="upper right", ncol=2)
     fig.suptitle(f"Quality vs torch-eager fp32, worst clip, beside the bar each was held to\n{_subtitle(report)}",
-                 fontsize=9)
-    fig.tight_layout()
+                 fontsize=9, x=0.02, ha="left")
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path

@@ -152,6 +152,8 @@ def print_summary(report: dict, console: Console | None = None) -> None:
                            f"{c['quality_runtime']['name']} {c['quality_runtime']['precision']})"),
             ("MSE", f"{_fmt(q['mse'], '.3e')}, SNR {_fmt(q['snr_db'], '.1f')} dB (same runtime, same clips)"),
         ]
+        if c["quality_note"]:
+            lines.append(("quality", c["quality_note"]))
         for label, text in lines:
             console.print(f"  {label:<11} {text}", markup=False)
     console.print(f"verdict: {s['verdict']}", markup=False)

@@ -7,6 +7,7 @@ import math
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..bench.suite import throughput_length
 from .plots import write_plots
 from .summary import compute_summary, ran
 
@@ -131,7 +132,8 @@ def markdown(report: dict) -> str:
     st = bench["settings"]
     lines += ["## Benchmark", "", f"Same process, same inputs (real-speech mel tiled to length), batch 1 latency: "
               f"{st['repeats']} timed calls after {st['warmup']} warm-up calls (warm-up reported apart); throughput "
-              f"at batch 1..{st['max_batch']} ({st['batch_repeats']} calls each). Timing: "
+              f"at batch 1..{st['max_batch']} ({st['batch_repeats']} calls each), at "
+              f"{throughput_length(st['lengths'])} only. Timing: "
               + ("CUDA events." if env["device"] == "cuda" else "perf_counter (CPU)."), ""]
     rows = []
     for r in bench["runtimes"]:
