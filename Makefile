@@ -5,6 +5,9 @@ TORCH      ?= torch==2.13.0
 VERSION    ?= v4
 PRECISION  ?= fp16
 WEIGHTS    ?= random
+SOVITS_WEIGHTS ?= random
+LORA_BASE  ?=
+STAGE      ?= all
 GPT_SOVITS_ROOT ?=
 ENGINES    ?= engines
 
@@ -20,8 +23,9 @@ setup:  ## virtual environment with torch, TensorRT-RTX and the test tools
 test:  ## the whole suite (GPU tests skip visibly without a GPU)
 	$(PYTHON) -m pytest -q
 
-engine:  ## export -> check -> build engines/gpt-sovits-$(VERSION)-vocoder-$(PRECISION).plan (+ .json)
-	$(PYTHON) -m gsv_trt engine --version $(VERSION) --precision $(PRECISION) $(ROOT_ARG) --out-dir $(ENGINES)
+engine:  ## export -> check -> build engines/gpt-sovits-$(VERSION)-{vocoder,cfm-condition,cfm-step}-$(PRECISION)-KEY.plan
+	$(PYTHON) -m gsv_trt engine --version $(VERSION) --precision $(PRECISION) --stage $(STAGE) $(ROOT_ARG) \
+		--sovits-weights $(SOVITS_WEIGHTS) $(if $(LORA_BASE),--lora-base $(LORA_BASE)) --out-dir $(ENGINES)
 
 optimize:  ## build, gate, benchmark and report (reports/<timestamp>/)
 	$(PYTHON) -m gsv_trt optimize --version $(VERSION) --precision $(PRECISION) $(ROOT_ARG)

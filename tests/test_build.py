@@ -163,3 +163,17 @@ def test_build_command_prints_the_engine_paths(tiny_onnx, tmp_path, capsys):
     assert out == [str(plan), str(plan.with_suffix(".json"))]
     assert read_sidecar(plan)["profiles"][-1]["frames"][2] == 512
     assert main(["build", str(tiny_onnx["fp16"]), "--out", str(tmp_path / "x.engine")]) == 2
+
+
+def test_an_engine_of_other_weights_is_replaced_only_with_force(tiny_onnx, tmp_path, console, capsys):
+    plan = tmp_path / "tiny.plan"
+    ensure_engine(tiny_onnx["fp32"], plan, RTX, None, console)
+    sidecar = json.loads(sidecar_path(plan).read_text())  # as if built from a trained checkpoint
+    sidecar["model"]["weights_sha256"], sidecar["sources"]["weights"] = "cd" * 32, "/models/vocoder.pth"
+    sidecar_path(plan).write_text(json.dumps(sidecar))
+    with pytest.raises(GsvTrtError, match=r"tiny.plan holds weights /models/vocoder.pth \(sha256 cdcdcdcdcdcd\), "
+                                          r"not weights tiny test model .*pass --force to replace it"):
+        ensure_engine(tiny_onnx["fp32"], plan, RTX, None, console)
+    _, built = ensure_engine(tiny_onnx["fp32"], plan, RTX, None, console, force=True)
+    assert built and f"replacing {plan}, built from weights /models/vocoder.pth" in capsys.readouterr().err
+    assert read_sidecar(plan)["model"]["weights_sha256"] == "tiny-test-weights"

@@ -1,4 +1,5 @@
-"""``gsv-trt engine`` (what ``make engine`` runs): export -> check -> build of the full-size vocoders, cached.
+"""``gsv-trt engine --stage vocoder`` (what ``make engine`` runs first): export -> check -> build of the full-size
+vocoders, cached, named by the weights inside (the CFM stage: test_cfm_engine.py).
 
 Without a GPU the engines are built ahead of time with TensorRT-RTX. On a GPU with a TensorRT that can run there,
 the engine's output is compared with the PyTorch fp32 reference.
@@ -30,15 +31,15 @@ def engine(capsys, *args: str) -> tuple[int, str, str]:
 
 @needs_rtx
 def test_v4_engine_is_built_once_then_reused_and_rebuilt_when_stale(tmp_path, capsys):
-    args = ("--version", "v4", "--precision", "fp32", "--out-dir", str(tmp_path), "--trt", "rtx")
-    plan = tmp_path / "gpt-sovits-v4-vocoder-fp32.plan"
+    args = ("--version", "v4", "--stage", "vocoder", "--precision", "fp32", "--out-dir", str(tmp_path), "--trt", "rtx")
+    plan = tmp_path / "gpt-sovits-v4-vocoder-fp32-random.plan"
 
     code, out, err = engine(capsys, *args)
     assert code == 0, err
     assert f"engine: {plan}" in out and f"sidecar: {sidecar_path(plan)}" in out
     assert "RANDOM weights" in err  # said at the start and at the end
     assert "PASSED" in err  # the exported graph was checked against PyTorch
-    assert (tmp_path / "gpt-sovits-v4-vocoder-fp32.onnx").exists()
+    assert (tmp_path / "gpt-sovits-v4-vocoder-fp32-random.onnx").exists()
     sidecar = read_sidecar(plan)
     assert set(KEY_FIELDS) <= sidecar.keys() and sidecar["model"]["weights_sha256"] == "random"
     if NO_GPU:
@@ -61,13 +62,14 @@ def test_v4_engine_is_built_once_then_reused_and_rebuilt_when_stale(tmp_path, ca
 
 @needs_rtx
 def test_changed_export_options_rebuild(tmp_path, capsys):
-    args = ("--version", "v4", "--precision", "fp16", "--out-dir", str(tmp_path), "--trt", "rtx", "--no-check")
+    args = ("--version", "v4", "--stage", "vocoder", "--precision", "fp16", "--out-dir", str(tmp_path), "--trt", "rtx",
+            "--no-check")
     assert engine(capsys, *args)[0] == 0
     code, _, err = engine(capsys, *args, "--no-fp32-islands")
     assert code == 0
     assert "exporting" in err
     assert re.search(r"\(.*onnx_sha256, fp32_islands changed\)", err)
-    assert read_sidecar(tmp_path / "gpt-sovits-v4-vocoder-fp16.plan")["fp32_islands"] == []
+    assert read_sidecar(tmp_path / "gpt-sovits-v4-vocoder-fp16-random.plan")["fp32_islands"] == []
 
 
 def test_bad_options_are_one_line_errors(tmp_path, capsys):
@@ -80,10 +82,10 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys):
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_full_size_v3_engine(tmp_path, capsys, precision):
     """BigVGAN-v2, 112 M parameters: ~1 min to export and 30-40 s to build with TensorRT-RTX on 2 CPU cores."""
-    code, _, err = engine(capsys, "--version", "v3", "--precision", precision, "--out-dir", str(tmp_path),
-                          "--trt", "rtx", "--no-check")
+    code, _, err = engine(capsys, "--version", "v3", "--stage", "vocoder", "--precision", precision, "--out-dir",
+                          str(tmp_path), "--trt", "rtx", "--no-check")
     assert code == 0, err
-    sidecar = read_sidecar(tmp_path / f"gpt-sovits-v3-vocoder-{precision}.plan")
+    sidecar = read_sidecar(tmp_path / f"gpt-sovits-v3-vocoder-{precision}-random.plan")
     assert sidecar["model"]["hop"] == 256 and sidecar["precision"] == precision
     assert sidecar["fp32_islands"] == ([] if precision == "fp32" else ["snake", "output"])
 
@@ -112,12 +114,12 @@ def test_engine_matches_pytorch_on_the_gpu(tmp_path, capsys, precision, min_snr_
         pytest.skip(f"no TensorRT here that runs on {torch.cuda.get_device_name(0)} (full TensorRT not installed; "
                     "TensorRT-RTX does not run on this GPU)")
     target = ("--target-cc", "current") if flavour == "rtx" else ()
-    code, _, err = engine(capsys, "--version", "v4", "--precision", precision, "--out-dir", str(tmp_path),
-                          "--trt", flavour, "--no-check", *target)
+    code, _, err = engine(capsys, "--version", "v4", "--stage", "vocoder", "--precision", precision, "--out-dir",
+                          str(tmp_path), "--trt", flavour, "--no-check", *target)
     assert code == 0, err
     torch.backends.cudnn.allow_tf32 = False  # the reference is fp32, not TF32
     reference = TorchEagerVocoder(load_vocoder("v4"), "fp32", "cuda")
-    with TensorRTVocoder(tmp_path / f"gpt-sovits-v4-vocoder-{precision}.plan") as vocoder:
+    with TensorRTVocoder(tmp_path / f"gpt-sovits-v4-vocoder-{precision}-random.plan") as vocoder:
         for batch, frames in ((2, 500), (1, 2000)):  # short and long profile
             mel = np.random.default_rng(frames).normal(-5, 2, (batch, 100, frames)).astype(np.float32)
             want = reference(mel)

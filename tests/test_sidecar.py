@@ -139,3 +139,19 @@ def test_sidecar_copied_from_another_engine(tmp_path):
 def test_missing_plan(tmp_path):
     with pytest.raises(GsvTrtError, match="no such engine file"):
         read_sidecar(tmp_path / "gone.plan")
+
+
+def test_a_truncated_plan_names_the_command_that_rebuilds_it(tmp_path):
+    plan = make_engine(tmp_path, payload=b"serialized engine, all of it")
+    plan.write_bytes(b"serialized")
+    with pytest.raises(GsvTrtError) as error:
+        read_sidecar(plan)
+    message = str(error.value)
+    assert "truncated or replaced" in message and "\n" not in message
+    assert message.endswith(f"rebuild: gsv-trt engine --version v3 --precision fp16 --stage vocoder --out-dir "
+                            f"{tmp_path} --trt rtx --force")
+    onnx = tmp_path / "x.onnx"
+    onnx.write_bytes(b"graph")
+    edit_sidecar(plan, sources={"onnx": str(onnx), "weights": "/models/v3"})  # the ONNX is still there
+    with pytest.raises(GsvTrtError, match=f"rebuild: gsv-trt build {onnx} --out {plan} --trt rtx --force$"):
+        read_sidecar(plan)

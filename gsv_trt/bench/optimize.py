@@ -83,8 +83,10 @@ class Attempt:
 
 
 def artifact_stem(loaded: LoadedVocoder, step: Step) -> str:
-    weights = "random" if loaded.is_random else loaded.weights_sha256[:12]
-    return f"{loaded.spec.version}-{step.label}-{weights}"
+    """The name ``gsv-trt engine`` gives the same graph and engine, so both share one cache in ``engines/``."""
+    from ..export.artifacts import artifact_stem as stem, weights_key
+
+    return stem(loaded.spec.version, "vocoder", step.precision, weights_key(loaded.weights_sha256, loaded.is_random))
 
 
 def export_step(loaded: LoadedVocoder, step: Step, work_dir: Path, attempt: Attempt) -> None:

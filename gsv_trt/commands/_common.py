@@ -85,7 +85,7 @@ def add_weights_options(parser: argparse.ArgumentParser, version_required: bool 
                              "own version)")
     parser.add_argument("--weights", default="random",
                         help='v3: directory with config.json + bigvgan_generator.pt; v4: vocoder.pth; '
-                             '"random" (default): architecture-exact random weights, seed 0')
+                             '"random" (default): architecture-exact random weights at trained-like scales, seed 0')
     parser.add_argument("--gpt-sovits-root", type=Path, default=None,
                         help="a GPT-SoVITS checkout; the vocoder is taken from GPT_SoVITS/pretrained_models/")
 
@@ -102,26 +102,32 @@ def load_from_args(args: argparse.Namespace):
     return loaded
 
 
-def add_cfm_weights_options(parser: argparse.ArgumentParser) -> None:
-    """--version, --sovits-weights, --gpt-sovits-root, --lora-base: which CFM, from which SoVITS file."""
-    parser.add_argument("--version", dest="cfm_version", choices=VERSIONS, required=True,
-                        help="GPT-SoVITS model version of the CFM")
+def add_cfm_weights_options(parser: argparse.ArgumentParser, beside_vocoder: bool = False) -> None:
+    """--version, --sovits-weights, --gpt-sovits-root, --lora-base: which CFM, from which SoVITS file.
+    ``beside_vocoder``: the parser has ``add_weights_options`` already (--version and --gpt-sovits-root serve both)."""
+    if not beside_vocoder:
+        parser.add_argument("--version", dest="cfm_version", choices=VERSIONS, required=True,
+                            help="GPT-SoVITS model version of the CFM")
     parser.add_argument("--sovits-weights", default="random",
                         help='a SoVITS file (s2Gv3.pth, s2Gv4.pth, a fine-tune or a LoRA); "random" (default): '
                              "architecture-exact random weights, seed 0")
-    parser.add_argument("--gpt-sovits-root", type=Path, default=None,
-                        help="a GPT-SoVITS checkout; the pretrained SoVITS file is taken from its pretrained_models/")
+    if not beside_vocoder:
+        parser.add_argument("--gpt-sovits-root", type=Path, default=None,
+                            help="a GPT-SoVITS checkout; the pretrained SoVITS file is taken from its "
+                                 "pretrained_models/")
     parser.add_argument("--lora-base", type=Path, default=None,
                         help="the full SoVITS file a LoRA --sovits-weights is merged onto (default: the pretrained one)")
 
 
-def load_cfm_from_args(args: argparse.Namespace):
-    """The LoadedCFM the CFM weights options select, announcing random weights on stderr."""
+def load_cfm_from_args(args: argparse.Namespace, version: str | None = None):
+    """The LoadedCFM the CFM weights options select (``version``: default ``--version``), announcing random weights
+    on stderr."""
     import sys
 
     from ..models.cfm.loader import load_cfm
 
-    loaded = load_cfm(args.cfm_version, args.sovits_weights, args.gpt_sovits_root, args.lora_base)
+    version = version or args.cfm_version
+    loaded = load_cfm(version, args.sovits_weights, args.gpt_sovits_root, args.lora_base)
     if loaded.is_random:
-        print(f"note: {args.cfm_version} CFM with {loaded.provenance}", file=sys.stderr)
+        print(f"note: {version} CFM with {loaded.provenance}", file=sys.stderr)
     return loaded
