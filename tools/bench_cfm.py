@@ -9,8 +9,9 @@ usage (repository root, GPU machine; .ref/reference = a copy of ../shared/refere
   python tools/bench_cfm.py --ref .ref/reference --rows v4:1:1000:32,v3:1:934:32,v4:1:1000:8,v4:4:1000:32 \
       --modes upstream-fp16,compile-bf16,fast-bf16,fast-fp16 --out cfm.jsonl
 modes: upstream-fp16 | upstream-fp32 (eager), compile-bf16 (torch.compile of upstream's DiT, mask dropped as in
-../shared/reference/bench/cfm.py), fast-<bf16|fp16|fp32>[-cudnn|-cudnn-nlc|-unfold][-flash|-cudnnattn|-efficient]
-[-epi: GELU in the GEMM epilogue][-nograph].
+../shared/reference/bench/cfm.py), fast-<bf16|fp16|fp32>[-triton|-cudnn|-cudnn-nlc|-unfold][-flash|-efficient (default: cuDNN attention)]
+[-noepi: GELU as its own kernel][-nograph][-fp8w: block
+GEMM weights through FP8 e4m3 first, a quality probe for FP8 GEMMs].
 """
 
 from __future__ import annotations
@@ -94,6 +95,21 @@ def cold_start(out: Path | None) -> None:
         if out:
             with open(out, "a") as f:
                 f.write(line + "\n")
+
+
+def fp8_weights(estimator):
+    """A copy whose transformer-block GEMM weights went through FP8 e4m3 with per-output-channel scales: the
+    weight error an FP8-GEMM runtime would add (activations not quantized), to see whether FP8 can pass the bar."""
+    import copy
+
+    quantized = copy.deepcopy(estimator)
+    with torch.no_grad():
+        for name, module in quantized.transformer_blocks.named_modules():
+            if isinstance(module, torch.nn.Linear) and "attn_norm" not in name:
+                w = module.weight
+                scale = w.abs().amax(dim=1, keepdim=True).clamp_min(1e-12) / 448.0
+                module.weight.copy_((w / scale).to(torch.float8_e4m3fn).float() * scale)
+    return quantized
 
 
 def profile_kernels(estimator, opts: FastOptions, mu, prompt, steps: int, noise) -> None:
@@ -202,15 +218,16 @@ def main() -> int:
                     precision = parts[1]
                     conv = next((c for c in ("cudnn-nlc", "cudnn", "unfold", "triton") if f"-{c}" in mode and
                                  not (c == "cudnn" and "-cudnn-nlc" in mode)), "triton")
-                    attention = ("cudnn" if "-cudnnattn" in mode else "efficient" if "-efficient" in mode
-                                 else "efficient" if precision == "fp32" else "flash")
+                    attention = ("flash" if "-flash" in mode else "efficient"
+                                 if "-efficient" in mode or precision == "fp32" else "cudnn")
                     opts = FastOptions(precision=precision, conv=conv, attention=attention,
-                                       graphs="-nograph" not in mode, gelu_epilogue="-epi" in mode)
-                    key = repr(opts)
+                                       graphs="-nograph" not in mode, gelu_epilogue="-noepi" not in mode)
+                    key = repr(opts) + ("fp8w" if "-fp8w" in mode else "")
                     if key not in fast_cache:
                         fast_cache.clear()
                         torch.cuda.empty_cache()
-                        fast_cache[key] = TorchFastCFM(estimator, opts)
+                        source = fp8_weights(estimator) if "-fp8w" in mode else estimator
+                        fast_cache[key] = TorchFastCFM(source, opts)
                     fast = fast_cache[key]
                     start = time.perf_counter()
                     mel = fast.inference(mu, prompt, steps, noise=ref_noise)
