@@ -53,11 +53,16 @@ class SynthesisStage:
         self.frontend = frontend.to(self.device).eval()
         self.cfm, self.vocoder = cfm, vocoder
         self.chunking = chunking or Chunking.for_version(version)
-        self.clock = PartClock(self.device)
+        self.clock = PartClock(self.device)  # off until measure()
 
     @property
     def sample_rate(self) -> int:
         return spec_for(self.version).sample_rate
+
+    def measure(self) -> PartClock:
+        """Time the parts of the calls from now on (front end, CFM, vocoder, crossfade); read ``.seconds()``."""
+        self.clock = PartClock(self.device, enabled=True)
+        return self.clock
 
     def prompt(self, reference: PreparedReference, codes: torch.Tensor, phones: torch.Tensor) -> Prompt:
         """The reference and the prompt's tokens/phones, prepared once per request."""

@@ -13,14 +13,18 @@ PARTS = ("front end", "cfm", "vocoder", "crossfade")
 
 
 class PartClock:
-    """Accumulates seconds per part; ``seconds()`` syncs once (CUDA) and returns them."""
+    """Accumulates seconds per part while ``enabled``; ``seconds()`` syncs once (CUDA) and returns them."""
 
-    def __init__(self, device: torch.device):
+    def __init__(self, device: torch.device, enabled: bool = False):
         self.cuda = device.type == "cuda"
+        self.enabled = enabled
         self.spans: list[tuple[str, object, object]] = []
 
     @contextmanager
     def part(self, name: str) -> Iterator[None]:
+        if not self.enabled:
+            yield
+            return
         if self.cuda:
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             start.record()
