@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 from ..errors import GsvTrtError
+from ..runtime.vocoder.open import RUNTIMES, SUFFIX_RUNTIME
 from ._common import PRECISIONS, add_command, add_weights_options, output_file
 
-RUNTIMES = ("eager", "onnxruntime", "tensorrt", "torch-fast")
-ENGINE_SUFFIX = {"onnxruntime": ".onnx", "tensorrt": ".plan"}
+ENGINE_SUFFIX = {runtime: suffix for suffix, runtime in SUFFIX_RUNTIME.items()}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,7 +42,7 @@ def check_arguments(args: argparse.Namespace) -> str:
     """The runtime to use; every inconsistency among the arguments refused before anything loads."""
     runtime = args.runtime
     if args.engine is not None:
-        implied = {v: k for k, v in ENGINE_SUFFIX.items()}.get(args.engine.suffix)
+        implied = SUFFIX_RUNTIME.get(args.engine.suffix)
         if implied is None:
             raise GsvTrtError(f"{args.engine}: --engine takes an .onnx graph or a .plan engine")
         if runtime not in (None, implied):
