@@ -56,47 +56,6 @@ def quality(mel: torch.Tensor, ref: torch.Tensor, prompt_len: int) -> dict:
             "l1": float((a - b).abs().mean()), "finite": bool(torch.isfinite(mel).all())}
 
 
-COLD = """
-import time, sys
-t0 = time.perf_counter()
-sys.path.insert(0, {repo!r})
-import torch
-from gsv_trt.models.cfm.loader import load_cfm
-from gsv_trt.runtime.cfm.torch_fast import TorchFastCFM
-loaded = load_cfm("v4", "random")
-t1 = time.perf_counter()
-fast = TorchFastCFM(loaded.model.estimator)
-mel = fast.inference(torch.randn(1, 1000, 512), torch.randn(1, 100, 500), 32)
-torch.cuda.synchronize()
-t2 = time.perf_counter()
-print({{"load_s": round(t1 - t0, 2), "runtime_and_first_mel_s": round(t2 - t1, 2), "total_s": round(t2 - t0, 2)}})
-"""
-
-
-def cold_start(out: Path | None) -> None:
-    """Two new processes: the first with an empty Triton cache (first ever), the second reusing it (a restart)."""
-    import ast
-    import os
-    import subprocess
-    import tempfile
-
-    cache = tempfile.mkdtemp(prefix="triton-cache-")
-    for label in ("first-ever", "restart-warm-cache"):
-        env = dict(os.environ, TRITON_CACHE_DIR=cache)
-        start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-c", COLD.format(repo=str(REPO))], env=env, capture_output=True,
-                              text=True)
-        rec = {"cold_start": label, "process_s": round(time.perf_counter() - start, 2),
-               "weights": "RANDOM (load_s includes generating them)"}
-        lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
-        rec.update(ast.literal_eval(lines[-1]) if lines else {"error": done.stderr[-400:]})
-        line = json.dumps(rec)
-        print(line, flush=True)
-        if out:
-            with open(out, "a") as f:
-                f.write(line + "\n")
-
-
 def fp8_weights(estimator):
     """A copy whose transformer-block GEMM weights went through FP8 e4m3 with per-output-channel scales: the
     weight error an FP8-GEMM runtime would add (activations not quantized), to see whether FP8 can pass the bar."""
@@ -158,15 +117,9 @@ def main() -> int:
     ap.add_argument("--modes", default="upstream-fp16,fast-bf16", help="comma list, see the module docstring")
     ap.add_argument("--iters", type=int, default=5, help="timed calls per mode")
     ap.add_argument("--out", type=Path, default=None, help="also append the JSON lines here")
-    ap.add_argument("--cold-start", action="store_true",
-                    help="time a new process from start to its first v4 mel (T=1000, 32 steps): first ever (empty "
-                         "Triton cache) and restarted (warm cache)")
     ap.add_argument("--profile", action="store_true",
                     help="per fast mode, also print the top CUDA kernels of one un-graphed call (torch.profiler)")
     args = ap.parse_args()
-    if args.cold_start:
-        cold_start(args.out)
-        return 0
     torch.backends.cuda.matmul.allow_tf32 = False  # upstream's set_seed
     torch.backends.cudnn.allow_tf32 = False
     dev = torch.device("cuda")

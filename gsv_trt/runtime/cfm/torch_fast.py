@@ -28,12 +28,14 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ...errors import GsvTrtError
+from .. import compile_cache
 from ..base import RuntimeInfo
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
@@ -138,7 +140,7 @@ class TorchFastCFM:
     """
 
     def __init__(self, estimator: nn.Module, options: FastOptions = FastOptions(), device: str | torch.device = "cuda",
-                 weights: str = "", log=None):
+                 weights: str = "", log=None, cache_dir: str | Path | None = None):
         if not torch.cuda.is_available():
             raise GsvTrtError("torch-fast CFM needs a CUDA GPU (torch.cuda.is_available() is False)")
         if options.precision not in DTYPES:
@@ -146,6 +148,7 @@ class TorchFastCFM:
         if options.conv not in CONV_IMPLS:
             raise GsvTrtError(f"conv {options.conv!r}: expected one of {', '.join(CONV_IMPLS)}")
         self.device = torch.device(device)
+        self.cache = compile_cache.enable(cache_dir, self.device.index or 0)  # Triton kernels survive restarts
         self.estimator = estimator
         self.weights = weights
         self.log = log or (lambda message: print(message, file=sys.stderr))

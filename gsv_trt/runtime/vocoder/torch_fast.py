@@ -23,6 +23,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -226,12 +227,14 @@ class TorchFastVocoder:
     ``use_compile="default"`` (the default) runs torch.compile over the swapped model before capture: it fuses
     the remaining elementwise work (bias adds, residual sums, tail masks) and was faster than the hand path alone
     on every measured row (docs/torch-fast.md), at ~15-20 s of compile per bucket on first use. ``"none"`` keeps
-    the hand path: a few seconds per bucket.
+    the hand path: a few seconds per bucket. Compiled code is cached in ``cache_dir`` (default
+    ``engines/torch-fast-cache``, see gsv_trt/runtime/compile_cache.py), so a restarted process skips compiling.
     """
 
     def __init__(self, loaded: LoadedVocoder, precision: str = "fp16", device: str | torch.device = "cuda",
                  buckets: Sequence[int] = DEFAULT_BUCKETS, use_compile: str = "default", layout: str = "nlc",
-                 fused_stage_channels: int | None = None):
+                 fused_stage_channels: int | None = None, cache_dir: str | Path | None = None):
+        from .. import compile_cache
         from ..kernels.fused_activation import needs_gpu_reason
 
         self.device = torch.device(device)
@@ -244,6 +247,7 @@ class TorchFastVocoder:
             raise GsvTrtError(f"precision {precision!r}: expected one of {', '.join(DTYPES)}")
         if use_compile not in COMPILE_MODES:
             raise GsvTrtError(f"compile mode {use_compile!r}: expected one of {', '.join(COMPILE_MODES)}")
+        self.cache = compile_cache.enable(cache_dir, self.device.index or 0)  # before anything compiles
         self.dtype = DTYPES[precision]
         self.hop = loaded.spec.hop
         self.buckets = tuple(sorted({int(b) for b in buckets}))
