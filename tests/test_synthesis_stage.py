@@ -25,7 +25,8 @@ from gsv_trt.models.vocoder.checkpoint import fold_weight_norm, match_state_dict
 from gsv_trt.models.vocoder.config import GeneratorConfig
 from gsv_trt.models.vocoder.generator import Generator
 from gsv_trt.models.vocoder.loader import LoadedVocoder
-from gsv_trt.synthesis import Chunking, Segment, SynthesisStage, open_cfm, open_vocoder
+from gsv_trt.models.mel import denormalise_mel
+from gsv_trt.synthesis import VOCODER_REACH, Chunking, Segment, StreamPlan, SynthesisStage, open_cfm, open_vocoder
 from gsv_trt.synthesis.chunking import batched_chunks
 from gsv_trt.synthesis.sola import sola_crossfade
 
@@ -73,23 +74,31 @@ def clip_path(tmp_path_factory):
     return path
 
 
+@lru_cache(maxsize=None)
+def _stage_and_prompt(version: str, case: str, clip: Path):
+    g, base = golden(version), golden_stage(version)
+    t_ref, t_chunk = (int(v) for v in g[f"{case}/chunking"])
+    stage = SynthesisStage(version, base.frontend, base.cfm, base.vocoder,
+                           chunking=Chunking(t_ref, t_chunk, spec_for(version).hop))
+    prompt = stage.prompt(load_reference(clip, version), torch.from_numpy(g["prompt_codes"]),
+                          torch.from_numpy(g["prompt_phones"]))
+    return stage, prompt
+
+
 def segments(g: dict[str, np.ndarray], case: str) -> list[Segment]:
     n = sum(1 for k in g if k.startswith(f"{case}/codes"))
     return [Segment(torch.from_numpy(g[f"{case}/codes{i}"]), torch.from_numpy(g[f"{case}/phones{i}"]))
             for i in range(n)]
 
 
-@pytest.mark.parametrize("version, case", [("v3", "small"), ("v4", "small"), ("v4", "real")])
+@pytest.mark.parametrize("version, case", [("v3", "small"), ("v4", "small"),
+                                           pytest.param("v4", "real", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("path", ["sequential", "batched"])
 def test_stage_equals_upstream(version, case, path, clip_path):
-    g, base = golden(version), golden_stage(version)
-    t_ref, t_chunk = (int(v) for v in g[f"{case}/chunking"])
-    chunking = Chunking(t_ref, t_chunk, spec_for(version).hop)
+    g = golden(version)
+    stage, prompt = _stage_and_prompt(version, case, clip_path)
     if case == "real":
-        assert chunking == Chunking.for_version(version)  # upstream's own chunking is the default
-    stage = SynthesisStage(version, base.frontend, base.cfm, base.vocoder, chunking=chunking)
-    prompt = stage.prompt(load_reference(clip_path, version), torch.from_numpy(g["prompt_codes"]),
-                          torch.from_numpy(g["prompt_phones"]))
+        assert stage.chunking == Chunking.for_version(version)  # upstream's own chunking is the default
     generator = torch.Generator().manual_seed(int(g[f"{case}/seed"]))
     audio = stage.synthesize(prompt, segments(g, case), path, STEPS, float(g[f"{case}/speed"]), generator)
     stride = int(g[f"{case}/stride"])
@@ -130,3 +139,52 @@ def test_chunking_defaults_are_upstreams_and_too_long_prompts_are_refused():
     assert Chunking.for_version("v4") == Chunking(500, 1000, 480, 12)
     with pytest.raises(GsvTrtError, match="T_chunk"):
         Chunking(40, 50, 480).chunk_len(40)
+
+
+def streamed_and_whole(version: str, clip: Path, plan: StreamPlan, seed: int = 5):
+    """One segment streamed, and the same mel (same chunks, same noise) vocoded in one call."""
+    stage, prompt = _stage_and_prompt(version, "small", clip)
+    segment = segments(golden(version), "small")[0]
+    fea = stage.features(prompt, segment, 1.0)
+    mels = list(stage.stream_mels(prompt, fea, STEPS, torch.Generator().manual_seed(seed), plan))
+    whole = stage.vocoder(denormalise_mel(torch.cat(mels, 2)))[0, 0]
+    pieces = list(stage.stream(prompt, [segment], STEPS, 1.0, torch.Generator().manual_seed(seed), plan))
+    return pieces, whole, [m.shape[2] for m in mels], stage.chunking.hop
+
+
+@pytest.mark.parametrize("version", ["v3", "v4"])
+def test_stream_equals_one_vocoder_call_over_its_mel(version, clip_path):
+    # the default context and hold-back are the vocoder's reach: the seams do not show, up to rounding
+    pieces, whole, chunks, _ = streamed_and_whole(version, clip_path, StreamPlan(first=VOCODER_REACH[version] + 8,
+                                                                                  later=30))
+    assert len(chunks) > 2 and len(pieces) > 2
+    streamed = torch.cat(pieces)
+    assert streamed.shape == whole.shape
+    assert float((streamed - whole).abs().max()) <= 1e-5
+
+
+def test_short_context_changes_the_stream_only_near_its_seams(clip_path):
+    reach, cut = VOCODER_REACH["v4"], 3
+    pieces, whole, chunks, hop = streamed_and_whole("v4", clip_path, StreamPlan(first=16, later=30, context=cut,
+                                                                                 holdback=cut))
+    diff = (torch.cat(pieces) - whole).abs()
+    seams = np.cumsum(chunks)[:-1] - cut  # where each piece of audio ends
+    frame = np.arange(len(diff)) // hop
+    near = np.zeros(len(diff), bool)
+    for seam in seams:
+        near |= np.abs(frame - seam) <= reach
+    assert float(diff[torch.from_numpy(~near)].max()) <= 1e-5  # away from the seams: the whole-mel audio
+    at_seams = float(diff[torch.from_numpy(near)].max())
+    assert 1e-4 < at_seams <= 0.5 * float(whole.abs().max())  # visible at the seams, and bounded
+
+
+def test_stream_in_sequential_chunks_is_upstreams_sequential_path(clip_path):
+    # first = later = T_chunk - T_min: the stream's CFM calls are the sequential path's, noise included
+    g = golden("v4")
+    stage, prompt = _stage_and_prompt("v4", "small", clip_path)
+    chunk_len = stage.chunking.chunk_len(prompt.frames)
+    plan = StreamPlan(first=chunk_len, later=chunk_len)
+    generator = torch.Generator().manual_seed(int(g["small/seed"]))
+    pieces = stage.stream(prompt, segments(g, "small"), STEPS, float(g["small/speed"]), generator, plan)
+    expected = np.concatenate([g["small/sequential/audio0"], g["small/sequential/audio1"]])
+    assert np.abs(torch.cat(list(pieces)).numpy() - expected).max() <= TOL

@@ -5,6 +5,7 @@ from .chunking import Chunking
 from .prompt import Prompt, prepare_prompt
 from .runners import RUNTIMES, open_cfm, open_vocoder, resolve_runtime
 from .stage import PATHS, Segment, SynthesisStage
+from .streaming import VOCODER_REACH, StreamingVocoder, StreamPlan
 
 __all__ = ["Chunking", "Prompt", "prepare_prompt", "RUNTIMES", "open_cfm", "open_vocoder", "resolve_runtime", "PATHS",
-           "Segment", "SynthesisStage"]
+           "Segment", "SynthesisStage", "VOCODER_REACH", "StreamingVocoder", "StreamPlan"]

@@ -15,6 +15,7 @@ the front end to the audio; the only host transfers are the SOLA shifts (one per
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 
@@ -27,6 +28,7 @@ from .chunking import Chunking, batched_chunks, sequential_spans
 from .prompt import Prompt, prepare_prompt
 from .runners import CFMRunner, VocoderRunner
 from .sola import sola_crossfade
+from .streaming import VOCODER_REACH, StreamingVocoder, StreamPlan, stream_spans
 from .timing import PartClock
 
 MEL = 100
@@ -126,6 +128,43 @@ class SynthesisStage:
                 audio = audio[fea.shape[2] * hop:]
         return out
 
+    @torch.inference_mode()
+    def stream_mels(self, prompt: Prompt, fea: torch.Tensor, steps: int = 32, generator: torch.Generator | None = None,
+                    plan: StreamPlan = StreamPlan()) -> Iterator[torch.Tensor]:
+        """One segment's features [1, 512, T] -> its mel [1, 100, n] chunk by chunk (streaming.py: the plan)."""
+        t_min = prompt.frames
+        fea_ref, prompt_mel = prompt.fea, prompt.mel
+        later = plan.later or self.chunking.chunk_len(t_min)
+        for start, stop in stream_spans(fea.shape[2], plan.first, later):
+            chunk = fea[:, :, start:stop]
+            mu = torch.cat([fea_ref, chunk], 2).transpose(2, 1)
+            mel = self._cfm(mu, prompt_mel, steps, generator)[:, :, prompt_mel.shape[2]:]
+            prompt_mel = torch.cat([prompt_mel, mel], 2)[:, :, -t_min:]
+            fea_ref = torch.cat([fea_ref, chunk], 2)[:, :, -t_min:]
+            yield mel
+
+    def streaming_vocoder(self, plan: StreamPlan = StreamPlan()) -> StreamingVocoder:
+        reach = VOCODER_REACH[self.version]
+        context = reach if plan.context is None else plan.context
+        holdback = reach if plan.holdback is None else plan.holdback
+        return StreamingVocoder(_Timed(self.vocoder, self.clock), self.chunking.hop, context, holdback)
+
+    def stream(self, prompt: Prompt, segments: list[Segment], steps: int = 32, speed: float = 1.0,
+               generator: torch.Generator | None = None, plan: StreamPlan = StreamPlan()) -> Iterator[torch.Tensor]:
+        """Audio pieces [n] as they are made, segments back to back; concatenated they differ from vocoding each
+        segment's whole mel at once only at the chunk seams (not at all with the default plan, up to rounding)."""
+        if not segments:
+            raise GsvTrtError("segments: empty (nothing to synthesise)")
+        for segment in segments:
+            vocoder = self.streaming_vocoder(plan)
+            for mel in self.stream_mels(prompt, self.features(prompt, segment, speed), steps, generator, plan):
+                with torch.inference_mode():
+                    audio = vocoder.feed(mel)
+                if len(audio):
+                    yield audio
+            with torch.inference_mode():
+                yield vocoder.flush()
+
     def synthesize(self, prompt: Prompt, segments: list[Segment], path: str = "batched", steps: int = 32,
                    speed: float = 1.0, generator: torch.Generator | None = None) -> list[torch.Tensor]:
         """``path`` "sequential" or "batched" (upstream's ``parallel_infer``, its default)."""
@@ -135,3 +174,14 @@ class SynthesisStage:
             raise GsvTrtError("segments: empty (nothing to synthesise)")
         run = self.sequential if path == "sequential" else self.batched
         return run(prompt, segments, steps, speed, generator)
+
+
+class _Timed:
+    """A vocoder runner whose calls count as the stage's "vocoder" part."""
+
+    def __init__(self, vocoder: VocoderRunner, clock: PartClock):
+        self.vocoder, self.clock = vocoder, clock
+
+    def __call__(self, mel: torch.Tensor) -> torch.Tensor:
+        with self.clock.part("vocoder"):
+            return self.vocoder(mel)
