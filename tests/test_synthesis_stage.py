@@ -17,6 +17,7 @@ from gsv_trt.models.cfm import CFM, DiTConfig
 from gsv_trt.models.cfm.init import spread_init
 from gsv_trt.models.cfm.loader import LoadedCFM
 from gsv_trt.models.mel import shipped_speech
+from gsv_trt.models.sovits.frontend import SovitsFrontEnd
 from gsv_trt.models.sovits.frontend_loader import build_frontend
 from gsv_trt.models.sovits.random_weights import seeded_state_dict
 from gsv_trt.models.sovits.reference_audio import load_reference
@@ -50,14 +51,20 @@ def small_vocoder(version: str) -> LoadedVocoder:
 
 
 @lru_cache(maxsize=None)
-def golden_stage(version: str) -> SynthesisStage:
-    """The stage holding the golden weights: front end and CFM regenerated from their seeds, shipped vocoder."""
+def golden_parts(version: str) -> tuple[SovitsFrontEnd, LoadedCFM, LoadedVocoder]:
+    """The golden weights: front end and CFM regenerated from their seeds, the shipped vocoder."""
     manifest = json.loads((FIXTURES / "sovits_manifest.json").read_text())
     frontend = build_frontend(version, seeded_state_dict(manifest, FRONTEND_SEEDS[version]), "sovits_manifest.json")
     cfm = LoadedCFM(spread_init(CFM(SYN_DIT), CFM_SEED).eval(), version, "random", "-", True)
+    return frontend, cfm, small_vocoder(version)
+
+
+@lru_cache(maxsize=None)
+def golden_stage(version: str) -> SynthesisStage:
+    frontend, cfm, vocoder = golden_parts(version)
     cpu = torch.device("cpu")
     return SynthesisStage(version, frontend, open_cfm(cfm, "eager", "fp32", cpu),
-                          open_vocoder(small_vocoder(version), "eager", "fp32", cpu))
+                          open_vocoder(vocoder, "eager", "fp32", cpu))
 
 
 @lru_cache(maxsize=None)

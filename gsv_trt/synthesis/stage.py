@@ -7,8 +7,9 @@
   overlapping chunks that all take the reference as prompt, one CFM call over all chunks, one vocoder call, SOLA
   crossfade at the seams, then split per segment.
 
-Noise: each CFM call draws ``randn([B, 100, T])`` from ``generator`` (default: torch's global generator, as upstream)
-in upstream's order, so with the same seed the same noise goes to the same call. Tensors stay on the device from
+Noise: each CFM call draws ``randn([B, 100, T])`` from ``generator`` (default: torch's global generator on the
+stage's device, as upstream) in upstream's order, so with the same seed the same noise goes to the same call. A CPU
+generator for a CUDA stage draws on the CPU (CPU and GPU runs then get the same noise). Tensors stay on the device from
 the front end to the audio; the only host transfers are the SOLA shifts (one per call) and the runtimes' own checks.
 """
 
@@ -80,7 +81,8 @@ class SynthesisStage:
 
     def _cfm(self, mu: torch.Tensor, prompt_mel: torch.Tensor, steps: int,
              generator: torch.Generator | None) -> torch.Tensor:
-        noise = torch.randn([mu.shape[0], MEL, mu.shape[1]], generator=generator, device=self.device)
+        device = generator.device if generator is not None else self.device
+        noise = torch.randn([mu.shape[0], MEL, mu.shape[1]], generator=generator, device=device).to(self.device)
         with self.clock.part("cfm"):
             return self.cfm(mu, prompt_mel, steps, noise)
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import GsvTrtError
 from ..models.mel import denormalise_mel
 from .runners import VocoderRunner
 
@@ -30,6 +31,12 @@ class StreamPlan:
     later: int | None = None  # frames of later chunks; None: T_chunk - T_min, as the sequential path
     context: int | None = None  # vocoder left context in frames; None: the vocoder's reach
     holdback: int | None = None  # frames held back for the next chunk; None: the vocoder's reach
+
+    def __post_init__(self):
+        for name in ("first", "later", "context", "holdback"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < (1 if name in ("first", "later") else 0)):
+                raise GsvTrtError(f"stream plan: {name}={value!r} is not a valid number of frames")
 
 
 def stream_spans(frames: int, first: int, later: int) -> list[tuple[int, int]]:
