@@ -12,7 +12,6 @@ from pathlib import Path
 from sovits_files import SMALL_DIT
 
 from gsv_trt.export.cfm.exporter import export_cfm
-from gsv_trt.export.cfm.precision import ISLANDS
 from gsv_trt.models.cfm import LoadedCFM, load_cfm
 
 WORK = Path(tempfile.mkdtemp(prefix="gsv-trt-cfm-graphs-"))
@@ -29,4 +28,4 @@ def small_cfm() -> LoadedCFM:
 def small_pair(precision: str) -> tuple[Path, Path]:
     """(condition, step) graphs of ``small_cfm()`` at ``precision`` with the default fp32 islands, named as
     ``gsv-trt engine`` names them."""
-    return export_cfm(small_cfm(), WORK / f"gpt-sovits-v4-cfm-step-{precision}-random.onnx", precision, ISLANDS)
+    return export_cfm(small_cfm(), WORK / f"gpt-sovits-v4-cfm-step-{precision}-random.onnx", precision)

@@ -21,7 +21,6 @@ from gsv_trt.build.sidecar import read_sidecar, sidecar_path
 from gsv_trt.cli import build_parser
 from gsv_trt.commands.engine import cfm_engines
 from gsv_trt.errors import GsvTrtError
-from gsv_trt.export.cfm.precision import ISLANDS
 from gsv_trt.models.cfm import load_cfm
 from gsv_trt.runtime.cfm.trt_engine import TensorRTCFM
 
@@ -46,7 +45,7 @@ def with_graphs(out_dir: Path, precision: str) -> Path:
 @pytest.fixture(scope="module")
 def fp16_engines(tmp_path_factory):
     out = with_graphs(tmp_path_factory.mktemp("cfm-engines"), "fp16")
-    built = cfm_engines(engine_args(out, "--precision", "fp16"), out, small_cfm(), ISLANDS)
+    built = cfm_engines(engine_args(out, "--precision", "fp16"), out, small_cfm())
     return out, [plan for plan, _ in built]
 
 
@@ -68,7 +67,7 @@ def test_both_engines_build_ahead_of_time_with_profiles_for_both_paths(fp16_engi
     assert step["tensorrt"]["flavour"] == "rtx" and "not Hopper" in step["notes"]["runs_on"]
     assert "parallel_infer" in step["notes"]["profiles"]
 
-    again = cfm_engines(engine_args(out, "--precision", "fp16"), out, small_cfm(), ISLANDS)
+    again = cfm_engines(engine_args(out, "--precision", "fp16"), out, small_cfm())
     err = capsys.readouterr().err
     assert "reusing exported" in err and err.count("reusing cached engine") == 2
     assert [read_sidecar(p) for p, _ in again] == [condition, step]
@@ -110,6 +109,25 @@ def test_runner_refuses_before_touching_tensorrt(fp16_engines, tmp_path):
             TensorRTCFM(step)
         assert str(error.value).startswith(f"{condition}: cannot run here: no CUDA GPU")
         assert "\n" not in str(error.value)
+
+
+@needs_rtx
+def test_bf16_engines_build_with_mish_kept_fp32(tmp_path):
+    """TensorRT-RTX has no bf16 Mish, so bf16 keeps it fp32 by default; ONNX-Runtime's CPU provider has no bf16
+    kernels, and the check says it cannot compare rather than passing."""
+    from gsv_trt.build.builder import BuildOptions, ensure_engine
+    from gsv_trt.build.progress import BuildConsole
+    from gsv_trt.export.cfm.check import check_cfm
+    from gsv_trt.export.metadata import read_metadata
+
+    condition, step = small_pair("bf16")
+    assert read_metadata(step)["fp32_islands"] == "norm,adaln,rope,softmax,mish"
+    for graph in (condition, step):
+        sidecar, built = ensure_engine(graph, tmp_path / graph.with_suffix(".plan").name, BuildOptions(trt="rtx"),
+                                       None, BuildConsole())
+        assert built and sidecar["precision"] == "bf16"
+    with pytest.raises(GsvTrtError, match="has no bf16 kernel .* cannot be checked numerically here"):
+        check_cfm(step, loaded=small_cfm(), frames=(17,), batches=(1,))
 
 
 def test_cfm_profiles_follow_the_chunk():
@@ -154,7 +172,7 @@ def test_engines_match_pytorch_on_the_gpu(tmp_path, precision, tolerance):
     target = ("--target-cc", "current") if flavour == "rtx" else ()
     args = engine_args(out, "--precision", precision, "--no-check", *target)
     args.trt = flavour
-    (_, _), (step, _) = cfm_engines(args, out, small_cfm(), ISLANDS)
+    (_, _), (step, _) = cfm_engines(args, out, small_cfm())
     reference = TorchEagerCFM(small_cfm())
     with TensorRTCFM(step) as engines:
         for batch, frames in ((1, 600), (3, 1000)):  # sequential and batched profile

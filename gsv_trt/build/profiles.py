@@ -40,9 +40,9 @@ LONG_OPT_FRAMES = 3728  # the batched path's typical call: 8 chunks x 466 frames
 WHY = ("two profiles bound activation memory: 'short' (batch up to max_batch, frames up to split) covers GPT-SoVITS's "
        "sequential path (~934/1000 frames) and short fragments (50-100); 'long' (batch 1) covers the batched path's "
        "single call on all chunks concatenated (e.g. 8 x 466 = 3728 frames)")
-CFM_WHY = ("two profiles: 'sequential' (batch 1, frames up to one chunk) is GPT-SoVITS's per-segment path (T = T_ref "
-           "+ chunk <= T_chunk, shorter for the last chunk); 'batched' (batch 2 to max_batch, tuned for T_chunk) is its "
-           "parallel_infer path, all chunks of a T2S batch in one call of exactly T_chunk frames")
+CFM_WHY = ("two profiles: 'sequential' (batch 1, frames up to one chunk) is GPT-SoVITS's per-segment path (T = "
+           "T_ref + chunk <= T_chunk, shorter for the last chunk); 'batched' (batch 2 to max_batch, tuned for T_chunk) "
+           "is its parallel_infer path, all chunks of a T2S batch in one call of exactly T_chunk frames")
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,9 @@ from ._common import PRECISIONS, add_cfm_weights_options, add_command, add_weigh
 from .build import add_build_options, build_from_args, check_build_options
 
 STAGES = ("vocoder", "cfm", "all")
+# the CFM check here: a short call and the version's chunk, at B 1 and 3; `gsv-trt check`'s default adds 250 frames
+# and the other version's chunk, at about twice the time
+ENGINE_CHECK_FRAMES = {"v3": (17, 934), "v4": (17, 1000)}
 
 
 def say(line: str) -> None:
@@ -64,7 +67,7 @@ def cfm_islands(args: argparse.Namespace) -> tuple[str, ...]:
 
     if not args.fp32_islands and args.cfm_fp32_islands is not None:
         raise GsvTrtError("give either --no-fp32-islands or --cfm-fp32-islands, not both")
-    return parse_islands(args.cfm_fp32_islands or "all") if args.fp32_islands else ()
+    return parse_islands(args.cfm_fp32_islands or "default", args.precision) if args.fp32_islands else ()
 
 
 def vocoder_engine(args: argparse.Namespace, out_dir: Path) -> list[tuple[Path, dict]]:
@@ -99,15 +102,17 @@ def vocoder_engine(args: argparse.Namespace, out_dir: Path) -> list[tuple[Path, 
     return [(plan, sidecar)]
 
 
-def cfm_engines(args: argparse.Namespace, out_dir: Path, loaded, islands: tuple[str, ...]) -> list[tuple[Path, dict]]:
-    """Export both CFM graphs of ``loaded`` (a LoadedCFM), check them, build both engines; [(plan, sidecar)]."""
+def cfm_engines(args: argparse.Namespace, out_dir: Path, loaded, islands: tuple[str, ...] | None = None
+                ) -> list[tuple[Path, dict]]:
+    """Export both CFM graphs of ``loaded`` (a LoadedCFM) with fp32 ``islands`` (default: the precision's), check
+    them, build both engines; [(plan, sidecar)]."""
     from .. import __version__
     from ..export.artifacts import artifact_stem, weights_key
     from ..export.cfm.check import check_cfm
-    from ..export.cfm.exporter import export_cfm, pair_paths, used_islands
+    from ..export.cfm.exporter import export_cfm, pair_paths, resolve_islands, used_islands
 
     precision, version = args.precision, loaded.version
-    islands = islands if precision != "fp32" else ()
+    islands = resolve_islands(precision, islands)
     stem = artifact_stem(version, "cfm-step", precision, weights_key(loaded.weights_sha256, loaded.is_random))
     onnxs = pair_paths(out_dir / f"{stem}.onnx")  # (condition, step)
     shared = {"gsv_trt_version": __version__, "version": version, "precision": precision,
@@ -125,7 +130,7 @@ def cfm_engines(args: argparse.Namespace, out_dir: Path, loaded, islands: tuple[
         export_cfm(loaded, onnxs[1], precision, islands)
         if args.no_check:
             say("note: --no-check: the graphs were not compared with PyTorch")
-        elif not check_cfm(onnxs[1], loaded=loaded, log=say):
+        elif not check_cfm(onnxs[1], loaded=loaded, frames=ENGINE_CHECK_FRAMES[version], log=say):
             for path in onnxs:
                 path.unlink()
             raise GsvTrtError(f"{onnxs[1]}: the exported CFM graphs do not match the PyTorch model (see above); "
@@ -168,8 +173,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="fp16/bf16: no fp32 islands (vocoder: SnakeBeta and the output conv are kept fp32 by "
                              "default; CFM: see --cfm-fp32-islands)")
     parser.add_argument("--cfm-fp32-islands", default=None, metavar="LIST",
-                        help="fp16/bf16: the CFM's fp32 islands, from norm,adaln,rope,softmax,grn (default: all; "
-                             "'none' for none)")
+                        help="fp16/bf16: the CFM's fp32 islands, from norm,adaln,rope,softmax,grn,mish "
+                             "(default: all but mish at fp16, all at bf16; 'none' for none)")
     parser.add_argument("--out-dir", default="engines", help="where the .onnx, .plan and .json go")
     parser.add_argument("--no-check", action="store_true",
                         help="skip comparing the exported graphs with PyTorch (ONNX-Runtime on the CPU)")

@@ -23,8 +23,8 @@ def register(sub) -> None:
                    help="fp16/bf16: no fp32 islands (vocoder: SnakeBeta and the output conv are kept fp32 by "
                         "default; CFM: see --cfm-fp32-islands)")
     p.add_argument("--cfm-fp32-islands", default=None, metavar="LIST",
-                   help="fp16/bf16: the CFM's fp32 islands, from norm,adaln,rope,softmax,grn (default: all; 'none' "
-                        "for none)")
+                   help="fp16/bf16: the CFM's fp32 islands, from norm,adaln,rope,softmax,grn,mish "
+                        "(default: all but mish at fp16, all at bf16; 'none' for none)")
     p.add_argument("--out", type=output_file(".onnx"), required=True,
                    help="output .onnx file (the CFM: its step graph; the conditioner is written beside it)")
     p.add_argument("--force", action="store_true", help="replace an .onnx exported from other weights")

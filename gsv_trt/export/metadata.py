@@ -41,7 +41,8 @@ def write_metadata(model: onnx.ModelProto, values: dict[str, object]) -> None:
     for key in (*COMMON, *COMPONENT_FIELDS[component]):
         entry = model.metadata_props.add()
         value = values[key]
-        entry.key, entry.value = PREFIX + key, json.dumps(value, sort_keys=True) if isinstance(value, dict) else str(value)
+        text = json.dumps(value, sort_keys=True) if isinstance(value, dict) else str(value)
+        entry.key, entry.value = PREFIX + key, text
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:

@@ -52,3 +52,19 @@ class TorchRunner(BaseRunner):
 
     def deactivate_impl(self):
         pass
+
+
+def run_both(runners: list[BaseRunner], feed: dict, precision: str, what: str):
+    """``Comparator.run`` of ``runners`` on one feed; ONNX-Runtime lacking a kernel for ``precision`` becomes one
+    line naming ``what`` (the graph) instead of Polygraphy's exception."""
+    from polygraphy.comparator import Comparator
+
+    from ..errors import GsvTrtError
+
+    try:
+        return Comparator.run(runners, data_loader=[feed])
+    except Exception as e:  # Polygraphy reports runtime failures (e.g. kernels missing) as PolygraphyException
+        if "NOT_IMPLEMENTED" in str(e):
+            raise GsvTrtError(f"{what}: ONNX-Runtime's CPU provider has no {precision} kernel for an op in this "
+                              "graph, so it cannot be checked numerically here") from None
+        raise

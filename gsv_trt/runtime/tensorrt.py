@@ -133,7 +133,8 @@ class ProfileSlot:
                 raise GsvTrtError(f"engine output {name} has shape {list(inferred)}, expected {list(shape)}")
             self.context.set_tensor_address(name, ptr)
         if not self.context.execute_async_v3(stream):
-            raise GsvTrtError(f"TensorRT execution failed for {', '.join(f'{n} {list(s)}' for n, (s, _) in inputs.items())}")
+            shapes = ", ".join(f"{n} {list(s)}" for n, (s, _) in inputs.items())
+            raise GsvTrtError(f"TensorRT execution failed for {shapes}")
 
     def run_numpy(self, inputs: dict[str, np.ndarray], output_shapes: dict[str, Shape]) -> dict[str, np.ndarray]:
         """Copy float32 ``inputs`` in through pinned buffers, run on this slot's stream, copy the outputs back."""

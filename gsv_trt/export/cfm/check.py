@@ -27,7 +27,7 @@ from ...models.cfm.config import CFM_SHAPES, DiTConfig
 from ...models.mel import normalise_mel, speech_mel
 from ...models.vocoder import spec_for
 from ..metadata import IO_NAMES
-from ..torch_runner import TorchRunner
+from ..torch_runner import TorchRunner, run_both
 from ..vocoder.check import Tolerance, cpu_half_caveat
 from .exporter import ConditionGraph, StepGraph
 from .pair import read_pair
@@ -121,7 +121,7 @@ def check_cfm(path: str | Path, loaded=None, frames: tuple[int, ...] | None = No
 
 
 def comparison_runners(graphs, dit) -> dict[str, tuple]:
-    """(pytorch fp32, onnxruntime) runner pairs for both graphs."""
+    """(pytorch fp32 runner, onnxruntime runner, graph path) for both graphs."""
     def onnx(path: Path, name: str) -> OnnxrtRunner:
         return OnnxrtRunner(SessionFromOnnx(str(path), providers=["CPUExecutionProvider"]), name=name)
 
@@ -134,7 +134,8 @@ def comparison_runners(graphs, dit) -> dict[str, tuple]:
                                    ("cfm-step", graphs.step, StepGraph(dit, torch.float32, False))):
         inputs, outputs = IO_NAMES[component]
         runners[component] = (TorchRunner(graph, inputs, outputs, input_dims={n: dims[n] for n in inputs},
-                                          name=f"pytorch-fp32 {component}"), onnx(path, f"onnxruntime {component}"))
+                                          name=f"pytorch-fp32 {component}"), onnx(path, f"onnxruntime {component}"),
+                             path)
     return runners
 
 
@@ -143,16 +144,10 @@ def compare_case(runners, feed: dict[str, np.ndarray], compare, precision: str, 
     """Run the conditioner pair, then the step pair on the PyTorch conditioning; log one line per output."""
     ok, outputs = True, {}
     for component in ("cfm-condition", "cfm-step"):
-        torch_runner, onnx_runner = runners[component]
+        torch_runner, onnx_runner, path = runners[component]
         inputs, names = IO_NAMES[component]
         step_feed = {n: feed.get(n, outputs.get(n)) for n in inputs}
-        try:
-            results = Comparator.run([torch_runner, onnx_runner], data_loader=[step_feed])
-        except Exception as e:  # Polygraphy reports runtime failures (e.g. kernels missing) as PolygraphyException
-            if "NOT_IMPLEMENTED" in str(e):
-                raise GsvTrtError(f"ONNX-Runtime's CPU provider has no {precision} kernel for an op in the CFM graph, "
-                                  "so it cannot be checked numerically here") from None
-            raise
+        results = run_both([torch_runner, onnx_runner], step_feed, precision, str(path))
         passed = bool(Comparator.compare_accuracy(results, compare_func=compare))
         for name in names:
             ref = results[torch_runner.name][0][name]

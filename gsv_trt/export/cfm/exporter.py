@@ -85,13 +85,14 @@ def pair_paths(out: str | Path) -> tuple[Path, Path]:
 
 
 def export_cfm(loaded, out: str | Path, precision: str = "fp32",
-               islands: tuple[str, ...] = DEFAULT_ISLANDS) -> tuple[Path, Path]:
+               islands: tuple[str, ...] | None = None) -> tuple[Path, Path]:
     """Write the conditioner and step graphs of ``loaded`` (a LoadedCFM) beside ``out`` (the step graph's path),
-    atomically: a failed export leaves previous files untouched. Returns (condition, step) paths."""
+    atomically: a failed export leaves previous files untouched. ``islands``: default the precision's. Returns
+    (condition, step) paths."""
     paths = pair_paths(out)
     dit = loaded.model.estimator
     cfg: DiTConfig = dit.cfg
-    islands = () if precision == "fp32" else tuple(islands)
+    islands = resolve_islands(precision, islands)
     model, dtype = with_precision(dit, precision, islands)
     graphs = {"cfm-condition": ConditionGraph(model, dtype), "cfm-step": StepGraph(model, dtype, "softmax" in islands)}
     paths[1].parent.mkdir(parents=True, exist_ok=True)
@@ -115,9 +116,16 @@ def export_cfm(loaded, out: str | Path, precision: str = "fp32",
     return paths
 
 
+def resolve_islands(precision: str, islands: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The islands an export at ``precision`` gets: none at fp32, else ``islands`` or the precision's default."""
+    if precision == "fp32":
+        return ()
+    return DEFAULT_ISLANDS[precision] if islands is None else tuple(islands)
+
+
 def used_islands(component: str, islands: tuple[str, ...]) -> tuple[str, ...]:
     """The islands that exist in ``component``'s graph (GRN is in the conditioner, the rest in the step)."""
-    here = ("norm", "grn") if component == "cfm-condition" else ("norm", "adaln", "rope", "softmax")
+    here = ("norm", "grn") if component == "cfm-condition" else ("norm", "adaln", "rope", "softmax", "mish")
     return tuple(i for i in islands if i in here)
 
 

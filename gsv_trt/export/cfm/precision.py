@@ -12,6 +12,8 @@ the islands, which stay fp32 (their weights too) and hand their results back in 
   the rotation of q and k
 - ``softmax``: the attention softmax (scores computed in the model's precision, from q pre-scaled by 1/sqrt(d))
 - ``grn``: the ConvNeXt's Global Response Normalisation (an L2 norm over all frames) in the conditioner
+- ``mish``: the Mish activations of the convolutional position embedding; bf16 only by default, because
+  TensorRT-RTX (1.7) has no bf16 Mish and refuses to build it
 
 The time embeddings' sinusoids are computed in fp32 by the model itself. The FFN's modulation in each block stays in
 the model's precision. The graphs' inputs and outputs are fp32 so callers never cast.
@@ -33,23 +35,27 @@ from ...models.cfm.rope import RotaryEmbedding
 from ...models.cfm.text_embedding import GRN
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-ISLANDS = ("norm", "adaln", "rope", "softmax", "grn")
-DEFAULT_ISLANDS = ISLANDS  # for fp16 and bf16 alike: bf16 has fp32's range but even fewer mantissa bits
+ISLANDS = ("norm", "adaln", "rope", "softmax", "grn", "mish")
+# bf16 has fp32's range but even fewer mantissa bits than fp16, so it keeps the same islands (and Mish, see above)
+DEFAULT_ISLANDS = {"fp32": (), "fp16": ISLANDS[:5], "bf16": ISLANDS}
 ADALN = (AdaLayerNormZero, AdaLayerNormZeroFinal)
 ISLAND_MODULES: dict[str, tuple[type[nn.Module], ...]] = {
-    "norm": (nn.LayerNorm,), "adaln": ADALN, "rope": (RotaryEmbedding,), "grn": (GRN,),
+    "norm": (nn.LayerNorm,), "adaln": ADALN, "rope": (RotaryEmbedding,), "grn": (GRN,), "mish": (nn.Mish,),
 }
 
 
-def parse_islands(text: str) -> tuple[str, ...]:
-    """``norm,rope`` -> ("norm", "rope"); ``none`` or "" -> (); ``all`` -> every island. In ISLANDS order."""
+def parse_islands(text: str, precision: str) -> tuple[str, ...]:
+    """``norm,rope`` -> ("norm", "rope"); ``none`` or "" -> (); ``all`` -> every island; ``default`` -> the
+    precision's default set. In ISLANDS order."""
     names = {n.strip() for n in text.split(",") if n.strip()} - {"none"}
     if "all" in names:
         return ISLANDS
+    if "default" in names:
+        names = (names - {"default"}) | set(DEFAULT_ISLANDS[precision])
     unknown = sorted(names - set(ISLANDS))
     if unknown:
         raise GsvTrtError(f"fp32 islands {', '.join(unknown)}: unknown; choose from {', '.join(ISLANDS)} "
-                          "(or all, none)")
+                          "(or all, default, none)")
     return tuple(n for n in ISLANDS if n in names)
 
 

@@ -25,7 +25,7 @@ from ...models.vocoder.init import SILENT_LOG_MEL
 from ...models.mel import speech_mel
 from .exporter import INPUT, OUTPUT
 from ..metadata import read_metadata
-from ..torch_runner import TorchRunner
+from ..torch_runner import TorchRunner, run_both
 
 
 @dataclass(frozen=True)
@@ -91,13 +91,7 @@ def check_onnx(path: str | Path, weights: str | None = None, gpt_sovits_root: st
     all_ok = True
     outputs: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # label -> (pytorch, onnx)
     for label, feed in feeds(version, frames, batches, speech):
-        try:
-            results = Comparator.run([torch_runner, onnx_runner], data_loader=[feed])
-        except Exception as e:  # Polygraphy reports runtime failures (e.g. kernels missing) as PolygraphyException
-            if "NOT_IMPLEMENTED" in str(e):
-                raise GsvTrtError(f"{path}: ONNX-Runtime's CPU provider has no {precision} kernel for an op in this "
-                                  "graph, so it cannot be checked numerically here") from None
-            raise
+        results = run_both([torch_runner, onnx_runner], feed, precision, str(path))
         ref = results[torch_runner.name][0][OUTPUT]
         out = results[onnx_runner.name][0][OUTPUT]
         ok = bool(Comparator.compare_accuracy(results, compare_func=compare))

@@ -23,9 +23,10 @@ class OnnxRuntimeCFM:
 
         graphs = read_pair(path)
         meta = graphs.meta
+        held = describe_weights(meta["weights"], meta["weights_sha256"])
         if weights_sha256 is not None and meta["weights_sha256"] != weights_sha256:
-            raise GsvTrtError(f"{graphs.step}: exported from {describe_weights(meta['weights'], meta['weights_sha256'])}"
-                              f", not the weights asked for (sha256 {weights_sha256[:12]}); export them again")
+            raise GsvTrtError(f"{graphs.step}: exported from {held}, not the weights asked for (sha256 "
+                              f"{weights_sha256[:12]}); export them again")
         self.graphs, self.config, self.version = graphs, graphs.config, meta["version"]
         self.weights_sha256 = meta["weights_sha256"]
         available = ort.get_available_providers()
@@ -34,8 +35,7 @@ class OnnxRuntimeCFM:
         self._step = ort.InferenceSession(str(graphs.step), providers=wanted)
         provider = self._step.get_providers()[0]
         device = "cuda" if provider == "CUDAExecutionProvider" else "cpu"
-        self.info = RuntimeInfo("onnxruntime", meta["precision"], device,
-                                f"{provider}, {graphs.step.name}, {describe_weights(meta['weights'], meta['weights_sha256'])}")
+        self.info = RuntimeInfo("onnxruntime", meta["precision"], device, f"{provider}, {graphs.step.name}, {held}")
 
     def condition(self, mu: Array, dt: Array) -> tuple[Array, Array]:
         check_condition(mu, dt, self.config)

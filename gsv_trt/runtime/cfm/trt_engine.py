@@ -63,11 +63,12 @@ class TensorRTCFM:
         halves = plan_pair(plan, partner)
         step_plan, sidecar = halves[STEP]
         model = sidecar["model"]
+        held = describe_weights(sidecar["sources"]["weights"], model["weights_sha256"])
         if weights_sha256 is not None and model["weights_sha256"] != weights_sha256:
-            raise GsvTrtError(f"{step_plan}: built from {describe_weights(sidecar['sources']['weights'], model['weights_sha256'])}"
-                              f", not the weights asked for (sha256 {weights_sha256[:12]}); build engines for them "
-                              "with gsv-trt engine --stage cfm")
-        self.config, self.version, self.weights_sha256 = config_from(model["config"]), model["version"], model["weights_sha256"]
+            raise GsvTrtError(f"{step_plan}: built from {held}, not the weights asked for (sha256 "
+                              f"{weights_sha256[:12]}); build engines for them with gsv-trt engine --stage cfm")
+        self.config, self.version = config_from(model["config"]), model["version"]
+        self.weights_sha256 = model["weights_sha256"]
         self._files = {}
         try:
             for component in (CONDITION, STEP):
@@ -79,8 +80,7 @@ class TensorRTCFM:
         step = self._files[STEP]
         self.device = device
         self.info = RuntimeInfo(step.runtime_name, sidecar["precision"], step.gpu.name,
-                                f"{step_plan.name}, {step.flavour.label}, {self.version} CFM, "
-                                f"{describe_weights(sidecar['sources']['weights'], self.weights_sha256)}")
+                                f"{step_plan.name}, {step.flavour.label}, {self.version} CFM, {held}")
 
     def condition(self, mu: Array, dt: Array) -> tuple[Array, Array]:
         batch, frames = check_condition(mu, dt, self.config)

@@ -1,7 +1,7 @@
 """``open_vocoder``: the one way to open any vocoder runtime and call it, from Python and from ``gsv-trt vocode``.
 
     from gsv_trt import open_vocoder
-    voc = open_vocoder("engines/gpt-sovits-v4-vocoder-fp16.plan")   # or X.onnx, "eager", "torch-fast"
+    voc = open_vocoder("engines/gpt-sovits-v4-vocoder-fp16-random.plan")   # or X.onnx, "eager", "torch-fast"
     wav = voc(mel)        # numpy [B, 100, T] or [100, T] -> numpy [B, 1, hop*T]; a CUDA tensor -> a CUDA tensor
 
 A file (``.onnx``, ``.plan``) says which vocoder and weights it holds; the PyTorch runtimes take ``version`` and
