@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from gsv_trt.models.sovits.reference_audio import load_reference
-from gsv_trt.synthesis import Segment, StreamPlan, SynthesisStage, open_cfm, open_vocoder
+from gsv_trt.synthesis import Segment, StreamPlan, SynthesisStage, cfm_runner, vocoder_runner
 from gsv_trt.synthesis.loader import open_stage
 
 from test_synthesis_stage import TOL, _stage_and_prompt, clip_path, golden, golden_parts, segments  # noqa: F401
@@ -35,8 +35,8 @@ def test_eager_fp32_on_cuda_equals_upstream(path, clip_path):
     frontend, cfm, vocoder = golden_parts("v4")
     cuda = torch.device("cuda")
     chunking = _stage_and_prompt("v4", "small", clip_path)[0].chunking
-    stage = SynthesisStage("v4", copy.deepcopy(frontend), open_cfm(cfm, "eager", "fp32", cuda),
-                           open_vocoder(vocoder, "eager", "fp32", cuda), cuda, chunking)
+    stage = SynthesisStage("v4", copy.deepcopy(frontend), cfm_runner(cfm, "eager", "fp32", cuda),
+                           vocoder_runner(vocoder, "eager", "fp32", cuda), cuda, chunking)
     prompt = stage.prompt(load_reference(clip_path, "v4"), torch.from_numpy(g["prompt_codes"]),
                           torch.from_numpy(g["prompt_phones"]))
     audio = stage.synthesize(prompt, segments(g, "small"), path, 8, float(g["small/speed"]),

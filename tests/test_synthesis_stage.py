@@ -27,7 +27,8 @@ from gsv_trt.models.vocoder.config import GeneratorConfig
 from gsv_trt.models.vocoder.generator import Generator
 from gsv_trt.models.vocoder.loader import LoadedVocoder
 from gsv_trt.models.mel import denormalise_mel
-from gsv_trt.synthesis import VOCODER_REACH, Chunking, Segment, StreamPlan, SynthesisStage, open_cfm, open_vocoder
+from gsv_trt.synthesis import (VOCODER_REACH, Chunking, Segment, StreamPlan, SynthesisStage, cfm_runner,
+                               vocoder_runner)
 from gsv_trt.synthesis.chunking import batched_chunks
 from gsv_trt.synthesis.sola import sola_crossfade
 
@@ -63,8 +64,8 @@ def golden_parts(version: str) -> tuple[SovitsFrontEnd, LoadedCFM, LoadedVocoder
 def golden_stage(version: str) -> SynthesisStage:
     frontend, cfm, vocoder = golden_parts(version)
     cpu = torch.device("cpu")
-    return SynthesisStage(version, frontend, open_cfm(cfm, "eager", "fp32", cpu),
-                          open_vocoder(vocoder, "eager", "fp32", cpu))
+    return SynthesisStage(version, frontend, cfm_runner(cfm, "eager", "fp32", cpu),
+                          vocoder_runner(vocoder, "eager", "fp32", cpu))
 
 
 @lru_cache(maxsize=None)

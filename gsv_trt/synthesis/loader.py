@@ -9,7 +9,7 @@ import torch
 
 from ..errors import GsvTrtError
 from ..runtime.base import RuntimeInfo
-from .runners import open_cfm, open_vocoder, resolve_runtime
+from .runners import cfm_runner, resolve_runtime, vocoder_runner
 from .stage import SynthesisStage
 
 PRECISIONS = ("fp32", "fp16", "bf16")
@@ -47,11 +47,11 @@ def open_stage(version: str, sovits_weights: str | Path = "random", vocoder_weig
     cfm = load_cfm(version, sovits_weights, gpt_sovits_root, lora_base)
     vocoder = load_vocoder(version, vocoder_weights,
                            gpt_sovits_root if vocoder_weights in (None, "random") else None)
-    cfm_runner = open_cfm(cfm, runtime, precision, device)
-    vocoder_runner = open_vocoder(vocoder, runtime, precision, device)
-    stage = SynthesisStage(version, frontend.model, cfm_runner, vocoder_runner, device)
-    parts = {"front end": RuntimeInfo("torch-eager", "fp32", cfm_runner.info.device, frontend.provenance),
-             "cfm": cfm_runner.info, "vocoder": vocoder_runner.info}
+    cfm_part = cfm_runner(cfm, runtime, precision, device)
+    vocoder_part = vocoder_runner(vocoder, runtime, precision, device)
+    stage = SynthesisStage(version, frontend.model, cfm_part, vocoder_part, device)
+    parts = {"front end": RuntimeInfo("torch-eager", "fp32", cfm_part.info.device, frontend.provenance),
+             "cfm": cfm_part.info, "vocoder": vocoder_part.info}
     random = [name for name, is_random in (("front end", frontend.is_random), ("cfm", cfm.is_random),
                                            ("vocoder", vocoder.is_random)) if is_random]
     return OpenedStage(stage, parts, random)

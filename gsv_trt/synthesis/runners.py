@@ -90,12 +90,12 @@ class TensorVocoder:
         return self.runtime.forward_tensor(mel)
 
 
-def open_cfm(loaded: "LoadedCFM", runtime: str, precision: str, device: torch.device) -> CFMRunner:
+def cfm_runner(loaded: "LoadedCFM", runtime: str, precision: str, device: torch.device) -> CFMRunner:
     runtime = resolve_runtime(runtime, device)
     return FastCFM(loaded, precision, device) if runtime == "torch-fast" else EagerCFM(loaded, precision, device)
 
 
-def open_vocoder(loaded: "LoadedVocoder", runtime: str, precision: str, device: torch.device) -> VocoderRunner:
+def vocoder_runner(loaded: "LoadedVocoder", runtime: str, precision: str, device: torch.device) -> VocoderRunner:
     runtime = resolve_runtime(runtime, device)
     if runtime == "torch-fast":
         from ..runtime.vocoder.torch_fast import TorchFastVocoder
