@@ -10,10 +10,12 @@ LORA_BASE  ?=
 STAGE      ?= all
 GPT_SOVITS_ROOT ?=
 ENGINES    ?= engines
+UPSTREAM_VENV ?= .venv-upstream
+TORCHAUDIO ?= torchaudio==2.8.0
 
 ROOT_ARG := $(if $(GPT_SOVITS_ROOT),--gpt-sovits-root $(GPT_SOVITS_ROOT),--weights $(WEIGHTS))
 
-.PHONY: setup test engine optimize clean
+.PHONY: setup test engine optimize clean setup-upstream test-upstream
 
 setup:  ## virtual environment with torch, TensorRT-RTX and the test tools
 	python3 -m venv $(VENV)
@@ -22,6 +24,16 @@ setup:  ## virtual environment with torch, TensorRT-RTX and the test tools
 
 test:  ## the whole suite (GPU tests skip visibly without a GPU)
 	$(PYTHON) -m pytest -q
+
+setup-upstream:  ## .venv-upstream: upstream GPT-SoVITS's own TTS and api_v2 on the CPU, for tests/upstream (docs/upstream-harness.md)
+	python3 -m venv $(UPSTREAM_VENV)
+	$(UPSTREAM_VENV)/bin/pip install --upgrade pip
+	$(UPSTREAM_VENV)/bin/pip install "$(TORCH)" -r tests/upstream/requirements.txt
+	$(UPSTREAM_VENV)/bin/pip install --no-deps "$(TORCHAUDIO)" -e .
+	rm -f $(UPSTREAM_VENV)/lib/python3*/site-packages/torchaudio/lib/*.so  # built for torch 2.8 + CUDA; unused
+
+test-upstream:  ## tests/upstream with upstream's real TTS and api_v2 (skips visibly without ../shared/upstream)
+	$(UPSTREAM_VENV)/bin/python -m pytest -q -rs tests/upstream
 
 engine:  ## export -> check -> build engines/gpt-sovits-$(VERSION)-{vocoder,cfm-condition,cfm-step}-$(PRECISION)-KEY.plan
 	$(PYTHON) -m gsv_trt engine --version $(VERSION) --precision $(PRECISION) --stage $(STAGE) $(ROOT_ARG) \
