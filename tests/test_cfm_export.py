@@ -19,7 +19,7 @@ from gsv_trt.export.cfm.check import check_cfm
 from gsv_trt.export.cfm.exporter import pair_paths
 from gsv_trt.export.cfm.pair import read_pair
 from gsv_trt.export.cfm.precision import ISLANDS, parse_islands, with_precision
-from gsv_trt.export.metadata import read_metadata
+from gsv_trt.export.metadata import ANY, read_metadata
 from gsv_trt.runtime.cfm import euler
 from gsv_trt.runtime.cfm.onnx_runtime import OnnxRuntimeCFM
 from gsv_trt.runtime.cfm.torch_eager import TorchEagerCFM
@@ -44,7 +44,7 @@ def test_graphs_have_the_agreed_inputs_outputs_and_metadata():
         assert [(v.name, dims(v)) for v in model.graph.output] == outputs
         assert {v.type.tensor_type.elem_type for v in (*model.graph.input, *model.graph.output)} == {1}  # float32
         assert "RANDOM weights" in model.doc_string
-    meta = read_metadata(step)
+    meta = read_metadata(step, ANY)
     assert meta["component"] == "cfm-step" and meta["pair"] == condition.name and meta["version"] == "v4"
     assert meta["weights"] == "random" and meta["weights_sha256"] == small_cfm().weights_sha256
     assert json.loads(meta["cfm_config"]) == cfg.to_dict()
@@ -94,8 +94,8 @@ def test_fp16_graph_is_strongly_typed_with_fp32_islands(capsys):
     for op in ("LayerNormalization", "Softmax", "Cos", "Sin", "ReduceL2"):  # norm/adaln, softmax, rope, grn
         assert first_input[op] == {fp32}, op
     assert fp16 in first_input["MatMul"] and fp16 in first_input["Conv"]  # the bulk computes in fp16
-    assert read_metadata(step)["fp32_islands"] == "norm,adaln,rope,softmax"
-    assert read_metadata(condition)["fp32_islands"] == "norm,grn"
+    assert read_metadata(step, ANY)["fp32_islands"] == "norm,adaln,rope,softmax"
+    assert read_metadata(condition, ANY)["fp32_islands"] == "norm,grn"
     assert check_cfm(step, loaded=small_cfm(), frames=(17, 1000), batches=(3,))
     printed = capsys.readouterr().out
     assert "runs fp16 graphs largely in fp32" in printed and "mean |onnx - pytorch fp32| <= 0.002" in printed
@@ -142,6 +142,10 @@ def test_cli_checks_either_graph_of_the_pair(capsys):
 
 def test_pair_problems_are_one_line_errors(tmp_path):
     condition, step = small_pair("fp32")
+    from gsv_trt.runtime.vocoder.onnx_runtime import OnnxRuntimeVocoder
+
+    with pytest.raises(GsvTrtError, match="a cfm-step graph; this takes vocoder graphs"):
+        OnnxRuntimeVocoder(step)
     lonely = tmp_path / step.name
     lonely.write_bytes(step.read_bytes())
     with pytest.raises(GsvTrtError, match="its partner graph .*-cfm-condition-fp32-random.onnx is missing"):

@@ -23,7 +23,7 @@ import numpy as np
 from .. import __version__
 from ..errors import GsvTrtError
 from ..export.artifacts import describe_weights, replacement_problem
-from ..export.metadata import IO_NAMES, input_dims, model_version, read_metadata
+from ..export.metadata import ANY, IO_NAMES, input_dims, model_version, read_metadata
 from .flavour import LABELS, Flavour, choose
 from .profiles import CFM_WHY, WHY, Profile, cfm_profiles, make_profiles
 from .progress import BuildConsole
@@ -107,7 +107,7 @@ def resolve_targets(flavour: Flavour, requested: tuple[str, ...], gpu: GpuTarget
 def plan_build(onnx: str | Path, options: BuildOptions, gpu: GpuTarget | None) -> BuildPlan:
     """Read the ONNX's metadata, pick the TensorRT, resolve targets, and assemble the build inputs."""
     onnx = Path(onnx)
-    meta = read_metadata(onnx)
+    meta = read_metadata(onnx, ANY)
     flavour = choose(options.trt, gpu is not None)
     islands = [s for s in meta["fp32_islands"].split(",") if s]
     profiles = options.profiles or tuple(default_profiles(meta["component"], model_version(meta)))

@@ -108,9 +108,9 @@ def build_from_args(args: argparse.Namespace, onnx: Path, plan: Path) -> dict:
     from ..build.builder import ensure_engine
     from ..build.flavour import RTX_RUNS_ON
     from ..build.progress import BuildConsole
-    from ..export.metadata import model_version, read_metadata
+    from ..export.metadata import ANY, model_version, read_metadata
 
-    meta = read_metadata(onnx)
+    meta = read_metadata(onnx, ANY)
     options, gpu = check_build_options(args, plan, meta["component"], model_version(meta))
     console = BuildConsole(verbose=args.verbose)
     sidecar, _ = ensure_engine(onnx, plan, options, gpu, console, force=args.force)

@@ -37,9 +37,9 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export.metadata import read_metadata
+    from ..export.metadata import ANY, read_metadata
 
-    if read_metadata(args.onnx)["component"] != "vocoder":
+    if read_metadata(args.onnx, ANY)["component"] != "vocoder":
         from ..export.cfm.check import DEFAULT_BATCHES as CFM_BATCHES, check_cfm
 
         ok = check_cfm(args.onnx, frames=args.frames, batches=args.batches or CFM_BATCHES, speech=args.speech,

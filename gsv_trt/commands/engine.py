@@ -32,12 +32,12 @@ def say(line: str) -> None:
 
 def onnx_is_current(onnx: Path, wanted: dict[str, str]) -> bool:
     """Whether ``onnx`` was exported with the ``wanted`` metadata (weights, precision, islands, gsv-trt version)."""
-    from ..export.metadata import read_metadata
+    from ..export.metadata import ANY, read_metadata
 
     if not onnx.exists():
         return False
     try:
-        meta = read_metadata(onnx)
+        meta = read_metadata(onnx, ANY)
     except GsvTrtError:
         return False
     return all(meta.get(k) == v for k, v in wanted.items())
@@ -46,12 +46,12 @@ def onnx_is_current(onnx: Path, wanted: dict[str, str]) -> bool:
 def guard_replacement(path: Path, weights: str, weights_sha256: str, force: bool) -> None:
     """Refuse to overwrite an ONNX exported from other weights unless ``force``; say what ``force`` replaces."""
     from ..export.artifacts import describe_weights, replacement_problem
-    from ..export.metadata import read_metadata
+    from ..export.metadata import ANY, read_metadata
 
     if not path.exists():
         return
     try:
-        meta = read_metadata(path)
+        meta = read_metadata(path, ANY)
     except GsvTrtError:
         return  # not a graph of ours: nothing says it holds weights worth keeping
     held = (meta["weights"], meta["weights_sha256"])

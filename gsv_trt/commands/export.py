@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
 def export_cfm(args: argparse.Namespace, islands: tuple[str, ...]) -> int:
     from ..export.cfm.exporter import export_cfm as export, pair_paths
-    from ..export.metadata import read_metadata
+    from ..export.metadata import CFM_COMPONENTS, read_metadata
     from .engine import guard_replacement
 
     pair_paths(args.out)  # a bad name fails before the model loads
@@ -58,7 +58,7 @@ def export_cfm(args: argparse.Namespace, islands: tuple[str, ...]) -> int:
     for path in pair_paths(args.out):
         guard_replacement(path, loaded.weights, loaded.weights_sha256, args.force)
     for path in export(loaded, args.out, args.precision, islands):
-        meta = read_metadata(path)
+        meta = read_metadata(path, CFM_COMPONENTS)
         print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB): {meta['version']} {meta['component']} "
               f"{meta['precision']}, fp32 islands: {meta['fp32_islands'] or 'none'}, opset {meta['opset']}, "
               f"{loaded.provenance}")

@@ -19,9 +19,9 @@ def inspect_onnx(path: Path, attrs: bool) -> str:
     from polygraphy.backend.onnx import onnx_from_path
     from polygraphy.backend.onnx.util import str_from_onnx
 
-    from ..export.metadata import read_metadata
+    from ..export.metadata import ANY, read_metadata
 
-    meta = read_metadata(path)
+    meta = read_metadata(path, ANY)
     header = ", ".join(f"{k}={v}" for k, v in meta.items())
     return f"{path}: {header}\n" + str_from_onnx(onnx_from_path(str(path)), show_layers=True, show_attrs=attrs)
 

@@ -2,7 +2,8 @@
 
 Every graph names its ``component``: ``vocoder``, or one of the CFM's two graphs, ``cfm-condition`` (run once per
 call) and ``cfm-step`` (one Euler step). Each component has its own extra fields. Graphs exported before components
-existed carry no ``component`` field and are vocoders.
+existed carry no ``component`` field and are vocoders. Readers say which components they take (by default the
+vocoder), so a CFM graph handed to a vocoder tool is refused in one line.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ COMPONENT_FIELDS = {
 }
 FIELDS = (*COMMON, *COMPONENT_FIELDS["vocoder"])  # a vocoder graph's fields
 CFM_COMPONENTS = ("cfm-condition", "cfm-step")
+ANY = tuple(COMPONENT_FIELDS)
 # each component's graph inputs and outputs, in order (all float32)
 IO_NAMES = {
     "vocoder": (("mel",), ("wav",)),
@@ -45,8 +47,9 @@ def write_metadata(model: onnx.ModelProto, values: dict[str, object]) -> None:
         entry.key, entry.value = PREFIX + key, text
 
 
-def read_metadata(path: str | Path) -> dict[str, str]:
-    """The fields written at export; a graph not made by ``gsv-trt export`` is refused by name."""
+def read_metadata(path: str | Path, components: tuple[str, ...] = ("vocoder",)) -> dict[str, str]:
+    """The fields written at export; a graph not made by ``gsv-trt export``, or of another component than
+    ``components`` (``ANY``: all), is refused by name."""
     path = Path(path)
     if not path.exists():
         raise GsvTrtError(f"{path}: no such file")
@@ -61,6 +64,8 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     if missing or values["component"] not in COMPONENT_FIELDS:
         what = f"lacks {', '.join(missing)}" if missing else f"has unknown component {values['component']!r}"
         raise GsvTrtError(f"{path}: not exported by gsv-trt (metadata {what})")
+    if values["component"] not in components:
+        raise GsvTrtError(f"{path}: a {values['component']} graph; this takes {' or '.join(components)} graphs")
     return values
 
 

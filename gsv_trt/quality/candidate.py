@@ -41,6 +41,8 @@ def parse_candidate(text: str) -> CandidateSpec:
 
         sidecar = read_sidecar(path)
         model = sidecar["model"]
+        if "vocoder" not in model:
+            raise GsvTrtError(f"{path}: a {model['component']} engine; gsv-trt quality compares vocoders")
         return CandidateSpec(text, "engine", sidecar["precision"], path, model["vocoder"], model["weights_sha256"],
                              sidecar["sources"]["weights"])
     mode, _, precision = text.rpartition("-")

@@ -169,6 +169,12 @@ class EngineFile:
     def __init__(self, plan: str | Path, io_names: tuple[tuple[str, ...], tuple[str, ...]], device: int = 0,
                  sidecar: dict | None = None):
         self.plan = Path(plan)
+        sidecar = sidecar or read_sidecar(self.plan)
+        held = tuple(tuple(t["name"] for t in sidecar["io"][side]) for side in ("inputs", "outputs"))
+        if held != io_names:
+            component = sidecar["model"].get("component", "vocoder")
+            raise GsvTrtError(f"{self.plan}: a {component} engine ({' -> '.join(map(', '.join, held))}), not one "
+                              f"of {' -> '.join(map(', '.join, io_names))}")
         self.sidecar = open_sidecar(self.plan, device, sidecar)
         self.flavour = import_flavour(self.sidecar["tensorrt"]["flavour"])
         self.gpu = cuda.gpu_info(device)

@@ -46,14 +46,12 @@ def partner_problem(path: Path, meta: dict, partner: Path, partner_meta: dict) -
 def read_pair(path: str | Path) -> CfmGraphs:
     """The (condition, step) graphs of the pair ``path`` belongs to, checked to hold the same model."""
     path = Path(path)
-    meta = read_metadata(path)
-    if meta["component"] not in CFM_COMPONENTS:
-        raise GsvTrtError(f"{path}: a {meta['component']} graph, not one of the CFM's")
+    meta = read_metadata(path, CFM_COMPONENTS)
     partner = path.with_name(meta["pair"])
     if not partner.exists():
         raise GsvTrtError(f"{path}: its partner graph {partner} is missing (export both with gsv-trt export "
                           "--stage cfm)")
-    partner_meta = read_metadata(partner)
+    partner_meta = read_metadata(partner, CFM_COMPONENTS)
     problem = partner_problem(path, meta, partner, partner_meta)
     if problem:
         raise GsvTrtError(f"{path}: {problem}")
