@@ -94,7 +94,9 @@ def test_bad_input_is_refused_in_one_line_and_nothing_is_written(inputs, tmp_pat
 
 @pytest.mark.parametrize("extra, message", [
     (("--steps", "0"), "--steps: 0 is below 1"),
-    (("--runtime", "onnxruntime"), "runtime onnxruntime: not available"),
+    (("--runtime", "onnxruntime", "--engine-dir", "{tmp}"), "runtime onnxruntime: not available (no "
+                                                                "gpt-sovits-v4-cfm-step-fp32-*.onnx in"),
+    (("--runtime", "onnxruntime", "--engine", "{tmp}/x.plan"), "runtime onnxruntime takes a .onnx file"),
     (("--runtime", "tensorrt"), "runtime tensorrt: not available"),
     (("--runtime", "torch-fast", "--device", "cpu"), "runtime torch-fast: not available here"),
     (("--sovits-weights", "{tmp}/absent.pth"), "absent.pth"),

@@ -59,17 +59,54 @@ def _torch_fast(args: argparse.Namespace) -> Build:
     return build
 
 
-def _not_yet(name: str, module: str) -> Opener:
+def _from_files(runtime: str, suffix: str) -> Opener:
+    """ONNX-Runtime on the exported graph pair, or TensorRT on the engine pair: ``--engine`` (either file), else the
+    files ``gsv-trt engine`` names for these weights and precision in ``--engine-dir``. Files of other weights than
+    the loaded ones are refused."""
+
     def opener(args: argparse.Namespace) -> Build:
-        raise GsvTrtError(f"runtime {name}: not available yet ({module} is not in this tree)")
+        from ..runtime import cuda
+
+        if args.engine is not None and args.engine.suffix != suffix:
+            raise GsvTrtError(f"--engine {args.engine}: runtime {runtime} takes a {suffix} file")
+        if args.engine is not None and not args.engine.exists():
+            raise GsvTrtError(f"--engine {args.engine}: no such file")
+        pattern = f"gpt-sovits-{args.cfm_version}-cfm-step-{args.precision}-*{suffix}"
+        if args.engine is None and not any(Path(args.engine_dir).glob(pattern)):
+            raise GsvTrtError(f"runtime {runtime}: not available (no {pattern} in {args.engine_dir}; build it with "
+                              f"gsv-trt engine --stage cfm --version {args.cfm_version} --precision {args.precision}, "
+                              "or pass --engine)")
+        if runtime == "tensorrt" and cuda.no_gpu_reason():
+            raise GsvTrtError(f"runtime tensorrt: not available here ({cuda.no_gpu_reason()})")
+
+        def build(loaded):
+            import functools
+
+            from ..export.artifacts import artifact_stem, weights_key
+            from ..runtime.cfm import euler
+
+            key = weights_key(loaded.weights_sha256, loaded.is_random)
+            path = args.engine or Path(args.engine_dir) / (
+                artifact_stem(loaded.version, "cfm-step", args.precision, key) + suffix)
+            if not path.exists():
+                raise GsvTrtError(f"{path}: none for these weights ({loaded.provenance}); build it with gsv-trt "
+                                  f"engine --stage cfm and the same --sovits-weights, or pass --engine")
+            if runtime == "onnxruntime":
+                from ..runtime.cfm.onnx_runtime import OnnxRuntimeCFM as Estimator
+            else:
+                from ..runtime.cfm.trt_engine import TensorRTCFM as Estimator
+            estimator = Estimator(path, weights_sha256=loaded.weights_sha256)
+            return functools.partial(euler.inference, estimator), estimator.info
+
+        return build
 
     return opener
 
 
 RUNTIMES: dict[str, Opener] = {
     "eager": _eager,
-    "onnxruntime": _not_yet("onnxruntime", "gsv_trt/runtime/cfm/onnx_runtime.py"),
-    "tensorrt": _not_yet("tensorrt", "gsv_trt/runtime/cfm/trt_engine.py"),
+    "onnxruntime": _from_files("onnxruntime", ".onnx"),
+    "tensorrt": _from_files("tensorrt", ".plan"),
     "torch-fast": _torch_fast,
 }
 
@@ -93,6 +130,11 @@ def register(sub) -> None:
                    help="compute precision; eager fp16 is upstream's is_half (whole model and loop in fp16)")
     p.add_argument("--runtime", choices=tuple(RUNTIMES), default="eager", help="which runtime runs the estimator")
     p.add_argument("--device", default=None, help="torch device for eager/torch-fast (default: cuda if present)")
+    p.add_argument("--engine", type=Path, default=None,
+                   help="onnxruntime: an exported CFM graph (.onnx), tensorrt: a CFM engine (.plan); either of the "
+                        "pair (default: the one gsv-trt engine names for these weights in --engine-dir)")
+    p.add_argument("--engine-dir", type=Path, default=Path("engines"),
+                   help="where onnxruntime and tensorrt look for the files of these weights and --precision")
     p.add_argument("--out", type=Path, required=True, help="MEL.npy: the output mel, float32 [B, 100, T]")
 
 
