@@ -144,6 +144,19 @@ def test_cfm_profiles_follow_the_chunk():
         cfm_profiles(1000, max_frames=5000)
 
 
+@pytest.mark.parametrize("extra, message", [
+    (("--cfm-fp32-islands", "norm,attention"), "fp32 islands attention: unknown"),
+    (("--no-fp32-islands", "--cfm-fp32-islands", "norm"), "either --no-fp32-islands or --cfm-fp32-islands"),
+    (("--max-frames", "5000"), "--max-frames 5000: the DiT's text position table has 4096 entries"),
+])
+def test_bad_cfm_options_are_one_line_errors_before_any_model_loads(tmp_path, capsys, extra, message):
+    from gsv_trt.cli import main
+
+    assert main(["engine", "--version", "v4", "--stage", "cfm", "--out-dir", str(tmp_path), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.strip().count("\n") == 0 and not list(tmp_path.iterdir())
+
+
 def test_make_engine_passes_stage_and_weights():
     dry = subprocess.run(["make", "-n", "engine", "STAGE=cfm", "SOVITS_WEIGHTS=/models/my-voice.pth",
                           "VERSION=v3"], cwd=REPO, capture_output=True, text=True, check=True).stdout

@@ -148,8 +148,9 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out_dir)
     stages = ("vocoder", "cfm") if args.stage == "all" else (args.stage,)
     islands = cfm_islands(args)
-    for component in ("vocoder",) * ("vocoder" in stages) + ("cfm-step",) * ("cfm" in stages):
-        check_build_options(args, out_dir / "check.plan", component, args.vocoder)  # fails before a model loads
+    for stage, component in (("vocoder", "vocoder"), ("cfm", "cfm-step")):
+        if stage in stages:  # bad build options fail here, before a model loads
+            check_build_options(args, out_dir / "check.plan", component, args.vocoder)
     built = vocoder_engine(args, out_dir) if "vocoder" in stages else []
     if "cfm" in stages:
         built += cfm_engines(args, out_dir, load_cfm_from_args(args, args.vocoder), islands)
