@@ -1,1 +1,2 @@
-"""Stage 2: our PyTorch vocoders -> validated ONNX graphs (dynamic batch and frames, strongly typed)."""
+"""Stage 2: our PyTorch vocoders and CFM -> validated ONNX graphs (dynamic batch and frames, strongly typed), named
+by the weights inside (``artifacts``)."""
