@@ -9,7 +9,7 @@ usage (repository root, GPU machine; .ref/reference = a copy of ../shared/refere
   python tools/bench_cfm.py --ref .ref/reference --rows v4:1:1000:32,v3:1:934:32,v4:1:1000:8,v4:4:1000:32 \
       --modes upstream-fp16,compile-bf16,fast-bf16,fast-fp16 --out cfm.jsonl
 modes: upstream-fp16 | upstream-fp32 (eager), compile-bf16 (torch.compile of upstream's DiT, mask dropped as in
-../shared/reference/bench/cfm.py), fast-<bf16|fp16|fp32>[-triton|-cudnn|-cudnn-nlc|-unfold][-flash|-efficient (default: cuDNN attention)]
+../shared/reference/bench/cfm.py), fast-<bf16|fp16|fp32>[-triton|-cudnn|-cudnn-nlc|-unfold][-cudnnattn|-efficient (default: Flash attention)]
 [-noepi: GELU as its own kernel][-nograph][-fp8w: block
 GEMM weights through FP8 e4m3 first, a quality probe for FP8 GEMMs].
 """
@@ -171,8 +171,8 @@ def main() -> int:
                     precision = parts[1]
                     conv = next((c for c in ("cudnn-nlc", "cudnn", "unfold", "triton") if f"-{c}" in mode and
                                  not (c == "cudnn" and "-cudnn-nlc" in mode)), "triton")
-                    attention = ("flash" if "-flash" in mode else "efficient"
-                                 if "-efficient" in mode or precision == "fp32" else "cudnn")
+                    attention = ("cudnn" if "-cudnnattn" in mode else "efficient"
+                                 if "-efficient" in mode or precision == "fp32" else "flash")
                     opts = FastOptions(precision=precision, conv=conv, attention=attention,
                                        graphs="-nograph" not in mode, gelu_epilogue="-noepi" not in mode)
                     key = repr(opts) + ("fp8w" if "-fp8w" in mode else "")

@@ -8,7 +8,7 @@ loop, the rest is a short fixed kernel sequence, and all steps replay as one gra
 - once per call (inside the graph): the conditioner (the model's own text embedding with its ConvNeXt/GRN stack),
   the prompt/text part of the input projection, and the RoPE table of this T;
 - per step and block: fused LayerNorm + modulation (Triton, fp32 statistics), one q/k/v GEMM, RoPE on the first
-  64 channels (Triton, fp32 angles), mask-free attention (cuDNN's fused SDPA where it runs, else Flash), the output
+  64 channels (Triton, fp32 angles), mask-free attention (FlashAttention-2), the output
   GEMM, fused gated residual + LayerNorm + modulation (Triton), the two feed-forward GEMMs (GELU in the first one's
   cuBLASLt epilogue); the grouped-conv position embedding is a Triton implicit GEMM with Mish and the residual
   fused. The residual stream, the modulation table, the time embeddings and the Euler state stay fp32 (the fp32
@@ -50,7 +50,9 @@ class FastOptions:
 
     precision: str = "fp16"
     conv: str = "triton"  # grouped conv position embedding: Triton implicit GEMM, cuDNN (NCL / channels-last), unfold
-    attention: str = "cudnn"  # preferred SDPA backend: cudnn | flash | efficient (others follow as fallbacks)
+    # preferred SDPA backend: flash | cudnn | efficient (others follow as fallbacks). cuDNN's fused attention is
+    # 8 % faster at T = 1000 but lost ~20 dB of SNR at T = 934 on the H200 (docs/cfm-torch-fast.md, log 9)
+    attention: str = "flash"
     gelu_epilogue: bool = True  # feed-forward GELU in cuBLASLt's GEMM epilogue (tanh approximation)
     graphs: bool = True  # replay the whole Euler loop as one CUDA graph
     max_graphs: int = 16
