@@ -18,14 +18,16 @@ import soundfile as sf
 @pytest.fixture(scope="module")
 def api_v2(config_copy):
     """api_v2 imported as `python api_v2.py -c CONFIG` runs it: its argparse reads sys.argv at import time and the
-    module builds the global TTS pipeline (v4, from the config) before the app serves anything."""
+    module builds the global TTS pipeline (v4, from the config) before the app serves anything. Forgotten after the
+    module's tests, which frees the pipeline and lets another module import api_v2 with its own config."""
     saved = sys.argv
     sys.argv = ["api_v2.py", "-c", str(config_copy("v4", "api_v2"))]
     try:
         module = importlib.import_module("api_v2")
     finally:
         sys.argv = saved
-    return module
+    yield module
+    del sys.modules["api_v2"]
 
 
 @pytest.fixture(scope="module")
