@@ -86,6 +86,15 @@ def write_workspace(checkout: str | Path, dest: str | Path, max_sec: float = 1.0
     """Copy ``checkout`` to ``dest`` (must not exist) and write the random-weight files into the copy."""
     source, root = checkout_root(checkout), Path(dest).resolve()
     shutil.copytree(source, root, ignore=shutil.ignore_patterns(".git", "__pycache__"))
+    try:
+        return _write_models(root, max_sec)
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)  # no half-written tree
+        raise
+
+
+def _write_models(root: Path, max_sec: float) -> RandomWorkspace:
+    """Every model file, the configs and the reference audio into the copy at ``root``."""
     models = root / PRETRAINED
     models.mkdir(parents=True, exist_ok=True)
     write_t2s(root, models / T2S_FILE, max_sec=max_sec)
