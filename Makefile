@@ -33,7 +33,7 @@ setup-upstream:  ## .venv-upstream: upstream GPT-SoVITS's own TTS and api_v2 on 
 	rm -f $(UPSTREAM_VENV)/lib/python3*/site-packages/torchaudio/lib/*.so  # built for torch 2.8 + CUDA; unused
 
 test-upstream:  ## tests/upstream with upstream's real TTS and api_v2 (skips visibly without ../shared/upstream)
-	$(UPSTREAM_VENV)/bin/python -m pytest -q -rs tests/upstream
+	GSV_TRT_UPSTREAM_ENV=required $(UPSTREAM_VENV)/bin/python -m pytest -q -rs tests/upstream
 
 engine:  ## export -> check -> build engines/gpt-sovits-$(VERSION)-{vocoder,cfm-condition,cfm-step}-$(PRECISION)-KEY.plan
 	$(PYTHON) -m gsv_trt engine --version $(VERSION) --precision $(PRECISION) --stage $(STAGE) $(ROOT_ARG) \
