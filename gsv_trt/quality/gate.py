@@ -125,7 +125,7 @@ class Check:
     def __str__(self) -> str:
         op = ">=" if self.higher_is_better else "<="
         verdict = "ok" if self.ok else "FAIL"
-        return f"{self.metric} {self.value:.6g} {op} {self.bar:.6g}: {verdict}"
+        return f"{self.metric} {self.value:.8g} {op} {self.bar:.8g}: {verdict}"  # 8 digits: cosines near 1 differ
 
 
 @dataclass(frozen=True)
