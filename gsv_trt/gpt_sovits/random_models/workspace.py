@@ -21,6 +21,7 @@ YAML on every weight load and creates ``GPT_SoVITS/configs/``).
 from __future__ import annotations
 
 import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +87,8 @@ def write_workspace(checkout: str | Path, dest: str | Path, max_sec: float = 1.0
     """Copy ``checkout`` to ``dest`` (must not exist) and write the random-weight files into the copy."""
     source, root = checkout_root(checkout), Path(dest).resolve()
     shutil.copytree(source, root, ignore=shutil.ignore_patterns(".git", "__pycache__"))
+    for path in (root, *root.rglob("*")):  # a read-only source (../shared) gives a read-only copy; upstream writes
+        path.chmod(path.stat().st_mode | stat.S_IWUSR)
     try:
         return _write_models(root, max_sec)
     except BaseException:
