@@ -24,7 +24,7 @@ from gsv_trt.errors import GsvTrtError
 from gsv_trt.export.vocoder.exporter import export_onnx
 from gsv_trt.models.vocoder import LoadedVocoder, spec_for
 
-trt = pytest.importorskip("tensorrt_rtx", reason="TensorRT-RTX not installed (pip install 'gsv-trt[rtx]')")
+trt = pytest.importorskip("tensorrt_rtx", reason="TensorRT-RTX not installed (pip install -e '.[rtx]' from the checkout)")
 RTX = BuildOptions(trt="rtx", profiles=tuple(make_profiles(max_frames=2048, split_frames=256)))
 
 

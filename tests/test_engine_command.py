@@ -20,7 +20,7 @@ from gsv_trt.cli import main
 
 NO_GPU = not torch.cuda.is_available()
 needs_rtx = pytest.mark.skipif(isinstance(installed()["rtx"], str),
-                               reason="TensorRT-RTX not installed (pip install 'gsv-trt[rtx]')")
+                               reason="TensorRT-RTX not installed (pip install -e '.[rtx]' from the checkout)")
 
 
 def engine(capsys, *args: str) -> tuple[int, str, str]:
