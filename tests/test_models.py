@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from gsv_trt.models.vocoder import build_model, load_vocoder, spec_for
-from gsv_trt.models.vocoder.checkpoint import fold_weight_norm, match_state_dict, read_checkpoint, unwrap_state_dict
+from gsv_trt.models.strict_load import load_strict
+from gsv_trt.models.vocoder.checkpoint import fold_weight_norm, read_checkpoint, unwrap_state_dict
 from gsv_trt.models.vocoder.config import BigVGANConfig, GeneratorConfig
 from gsv_trt.models.vocoder.generator import Generator
 from gsv_trt.models.mel import speech_mel
@@ -36,7 +37,7 @@ def test_v4_matches_upstream_golden_outputs(fixtures):
     width = json.loads((fixtures / "v4_small" / "config.json").read_text())["upsample_initial_channel"]
     model = Generator(GeneratorConfig(upsample_initial_channel=width)).eval()
     path = fixtures / "v4_small" / "vocoder.pth"
-    match_state_dict(model, fold_weight_norm(unwrap_state_dict(read_checkpoint(path), path, "v4")), path, "v4")
+    load_strict(model, fold_weight_norm(unwrap_state_dict(read_checkpoint(path), path, "v4")), path, "v4")
     io = np.load(fixtures / "v4_small" / "io.npz")
     for name in ("speech", "random_b2"):
         out = run(model, io[name])

@@ -22,7 +22,8 @@ from gsv_trt.models.sovits.frontend_loader import build_frontend
 from gsv_trt.models.sovits.random_weights import seeded_state_dict
 from gsv_trt.models.sovits.reference_audio import load_reference
 from gsv_trt.models.vocoder import load_vocoder, spec_for
-from gsv_trt.models.vocoder.checkpoint import fold_weight_norm, match_state_dict, read_checkpoint, unwrap_state_dict
+from gsv_trt.models.strict_load import load_strict
+from gsv_trt.models.vocoder.checkpoint import fold_weight_norm, read_checkpoint, unwrap_state_dict
 from gsv_trt.models.vocoder.config import GeneratorConfig
 from gsv_trt.models.vocoder.generator import Generator
 from gsv_trt.models.vocoder.loader import LoadedVocoder
@@ -47,7 +48,7 @@ def small_vocoder(version: str) -> LoadedVocoder:
     cfg = GeneratorConfig(upsample_initial_channel=width)
     model = Generator(cfg).eval()
     path = FIXTURES / "v4_small" / "vocoder.pth"
-    match_state_dict(model, fold_weight_norm(unwrap_state_dict(read_checkpoint(path), path, "v4")), path, "v4")
+    load_strict(model, fold_weight_norm(unwrap_state_dict(read_checkpoint(path), path, "v4")), path, "v4")
     return LoadedVocoder(model, spec_for("v4"), str(path), "fixture", cfg.to_dict())
 
 

@@ -17,7 +17,8 @@ from typing import Mapping
 import torch
 
 from ...errors import GsvTrtError
-from ..vocoder.checkpoint import fold_weight_norm, match_state_dict
+from ..strict_load import load_strict
+from ..vocoder.checkpoint import fold_weight_norm
 from .frontend import FEATURE_UPSAMPLE, FULL_FRONTEND, FrontEndConfig, SovitsFrontEnd
 from .random_weights import seeded_state_dict
 from .weights import SovitsWeights, load_sovits_weights
@@ -61,7 +62,8 @@ def build_frontend(version: str, weights: Mapping[str, torch.Tensor], source: st
     """A front end holding the matching tensors of ``weights`` (a whole SoVITS state dict); ``source`` names the
     file in errors. ``config`` other than the full size is for tests."""
     model = _untrained(version, config)
-    match_state_dict(model, frontend_state(weights), Path(source), f"the {version} SoVITS front end")
+    state = {k: v.float() for k, v in frontend_state(weights).items()}
+    load_strict(model, state, Path(source), f"the {version} SoVITS front end")
     return model.eval()
 
 

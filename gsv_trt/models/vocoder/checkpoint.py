@@ -121,25 +121,3 @@ def unwrap_state_dict(obj: object, path: Path, version: str) -> dict[str, torch.
         names = {"v3": "v3 vocoder (BigVGAN, 24 kHz)", "v4": "v4 vocoder (Generator, 48 kHz)"}
         raise GsvTrtError(f"{path}: this is a {names[found]} checkpoint, but --version is {version}")
     return obj
-
-
-def match_state_dict(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path, what: str) -> None:
-    """Load ``state`` strictly into ``model``; name the first missing, unexpected or mis-shaped tensor."""
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (first: {missing[0]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (first: {unexpected[0]})")
-        raise GsvTrtError(f"{path}: keys do not match {what}: {', '.join(parts)}")
-    for key, tensor in expected.items():
-        if tuple(state[key].shape) != tuple(tensor.shape):
-            raise GsvTrtError(
-                f"{path}: {key} has shape {list(state[key].shape)}, {what} expects {list(tensor.shape)}"
-            )
-        if state[key].is_floating_point() and not torch.isfinite(state[key]).all():
-            raise GsvTrtError(f"{path}: {key} contains NaN or Inf")
-    model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)

@@ -11,7 +11,8 @@ from torch import nn
 from ...errors import GsvTrtError
 from .bigvgan import BigVGAN
 from .checkpoint import V3_CHECKPOINT, V3_CONFIG_FILE, V4_CHECKPOINT, detect_version, fold_weight_norm
-from .checkpoint import match_state_dict, read_checkpoint, sha256_of, unwrap_state_dict
+from ..strict_load import load_strict
+from .checkpoint import read_checkpoint, sha256_of, unwrap_state_dict
 from .config import V3_CONFIG, V4_CONFIG, BigVGANConfig, VocoderSpec, spec_for
 from .generator import Generator
 from .init import GAINS, spread_like_trained
@@ -100,7 +101,8 @@ def load_v3(path: Path) -> LoadedVocoder:
         )
     state = fold_weight_norm(unwrap_state_dict(read_checkpoint(ckpt_path), ckpt_path, "v3"))
     model = BigVGAN(cfg)
-    match_state_dict(model, state, ckpt_path, f"the BigVGAN described by {cfg_path.name}")
+    load_strict(model, {k: v.float() for k, v in state.items()}, ckpt_path,
+                f"the BigVGAN described by {cfg_path.name}")
     return LoadedVocoder(model.eval(), spec_for("v3"), str(ckpt_path), sha256_of(cfg_path, ckpt_path), cfg.to_dict())
 
 
@@ -112,7 +114,7 @@ def load_v4(path: Path) -> LoadedVocoder:
         path = path / V4_CHECKPOINT
     state = fold_weight_norm(unwrap_state_dict(read_checkpoint(path), path, "v4"))
     model = Generator(V4_CONFIG)
-    match_state_dict(model, state, path, "the v4 Generator")
+    load_strict(model, {k: v.float() for k, v in state.items()}, path, "the v4 Generator")
     return LoadedVocoder(model.eval(), spec_for("v4"), str(path), sha256_of(path), V4_CONFIG.to_dict())
 
 
