@@ -46,7 +46,7 @@ FALLBACK = {"fp16": "bf16", "bf16": "fp32"}  # where a non-finite result sends t
 
 @dataclass(frozen=True)
 class FastOptions:
-    """Choices measured in docs/cfm-torch-fast.md; the defaults are the fastest found on an H200."""
+    """Choices measured in docs/cfm-torch-fast.md; the defaults are the fastest that kept their quality on an H200."""
 
     precision: str = "fp16"
     conv: str = "triton"  # grouped conv position embedding: Triton implicit GEMM, cuDNN (NCL / channels-last), unfold
