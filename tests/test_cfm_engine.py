@@ -19,7 +19,8 @@ from gsv_trt.build.flavour import installed
 from gsv_trt.build.profiles import cfm_profiles
 from gsv_trt.build.sidecar import read_sidecar, sidecar_path
 from gsv_trt.cli import build_parser
-from gsv_trt.commands.engine import cfm_engines
+from gsv_trt.build.engines import cfm_engines
+from gsv_trt.commands.engine import recipe_from_args
 from gsv_trt.errors import GsvTrtError
 from gsv_trt.models.cfm import load_cfm
 from gsv_trt.runtime.cfm.trt_engine import TensorRTCFM
@@ -34,6 +35,11 @@ def engine_args(out_dir: Path, *extra: str):
                                       "--trt", "rtx", *extra])
 
 
+def built_by(args, out_dir: Path, loaded):
+    """What ``gsv-trt engine`` with ``args`` builds for ``loaded``: [(plan, sidecar)] of the pair."""
+    return cfm_engines(loaded, out_dir, recipe_from_args(args))
+
+
 def with_graphs(out_dir: Path, precision: str) -> Path:
     """``out_dir`` holding the shared exported pair, so the engine step reuses it instead of exporting again."""
     out_dir.mkdir(exist_ok=True)
@@ -45,7 +51,7 @@ def with_graphs(out_dir: Path, precision: str) -> Path:
 @pytest.fixture(scope="module")
 def fp16_engines(tmp_path_factory):
     out = with_graphs(tmp_path_factory.mktemp("cfm-engines"), "fp16")
-    built = cfm_engines(engine_args(out, "--precision", "fp16"), out, small_cfm())
+    built = built_by(engine_args(out, "--precision", "fp16"), out, small_cfm())
     return out, [plan for plan, _ in built]
 
 
@@ -67,7 +73,7 @@ def test_both_engines_build_ahead_of_time_with_profiles_for_both_paths(fp16_engi
     assert step["tensorrt"]["flavour"] == "rtx" and "not Hopper" in step["notes"]["runs_on"]
     assert "parallel_infer" in step["notes"]["profiles"]
 
-    again = cfm_engines(engine_args(out, "--precision", "fp16"), out, small_cfm())
+    again = built_by(engine_args(out, "--precision", "fp16"), out, small_cfm())
     err = capsys.readouterr().err
     assert "reusing exported" in err and err.count("reusing cached engine") == 2
     assert [read_sidecar(p) for p, _ in again] == [condition, step]
@@ -79,12 +85,12 @@ def test_engines_of_other_weights_get_their_own_files(tmp_path):
     out = with_graphs(tmp_path, "fp32")
     voice = write_sovits(tmp_path / "my-voice.pth", sovits_weights(seeded_cfm(5)), s2_config("v4"))
     tuned = load_cfm("v4", voice, config=SMALL_DIT)
-    mine = cfm_engines(engine_args(out, "--precision", "fp32", "--no-check"), out, tuned, ())
+    mine = built_by(engine_args(out, "--precision", "fp32", "--no-check"), out, tuned)
     key = tuned.weights_sha256[:12]
     assert [p.name for p, _ in mine] == [f"gpt-sovits-v4-cfm-condition-fp32-{key}.plan",
                                          f"gpt-sovits-v4-cfm-step-fp32-{key}.plan"]
     built_at = [p.stat().st_mtime_ns for p, _ in mine]
-    plain = cfm_engines(engine_args(out, "--precision", "fp32"), out, small_cfm(), ())
+    plain = built_by(engine_args(out, "--precision", "fp32"), out, small_cfm())
     assert all(p.name.endswith("-random.plan") for p, _ in plain)
     assert [p.stat().st_mtime_ns for p, _ in mine] == built_at
     assert read_sidecar(mine[1][0])["sources"]["weights"] == str(voice)
@@ -189,7 +195,7 @@ def test_engines_match_pytorch_on_the_gpu(tmp_path, precision, tolerance):
     target = ("--target-cc", "current") if flavour == "rtx" else ()
     args = engine_args(out, "--precision", precision, "--no-check", *target)
     args.trt = flavour
-    (_, _), (step, _) = cfm_engines(args, out, small_cfm())
+    (_, _), (step, _) = built_by(args, out, small_cfm())
     reference = TorchEagerCFM(small_cfm())
     with TensorRTCFM(step) as engines:
         for batch, frames in ((1, 600), (3, 1000)):  # sequential and batched profile

@@ -176,7 +176,7 @@ def test_estimator_inputs_are_checked_in_one_line():
 
 
 def test_a_graph_of_other_weights_is_replaced_only_with_force(tmp_path, capsys):
-    from gsv_trt.commands.engine import guard_replacement
+    from gsv_trt.build.engines import guard_replacement
 
     held = tmp_path / "mine-cfm-condition.onnx"
     model = onnx.load(str(small_pair("fp32")[0]))

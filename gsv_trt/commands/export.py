@@ -32,7 +32,8 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..export.metadata import read_metadata
-    from .engine import cfm_islands, guard_replacement
+    from ..build.engines import guard_replacement
+    from .engine import cfm_islands
 
     if args.stage == "cfm":
         return export_cfm(args, cfm_islands(args))
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 def export_cfm(args: argparse.Namespace, islands: tuple[str, ...]) -> int:
     from ..export.cfm.exporter import export_cfm as export, pair_paths
     from ..export.metadata import CFM_COMPONENTS, read_metadata
-    from .engine import guard_replacement
+    from ..build.engines import guard_replacement
 
     pair_paths(args.out)  # a bad name fails before the model loads
     loaded = load_cfm_from_args(args, args.vocoder)

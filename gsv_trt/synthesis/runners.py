@@ -1,14 +1,21 @@
 """The runtimes the synthesis stage runs its CFM and vocoder on, behind two small call signatures.
 
-Both take and return float32 device tensors (no host round trip): ``cfm(mu [B, T, 512], prompt [1, 100, P], steps,
-noise [B, 100, T]) -> mel [B, 100, T]`` and ``vocoder(mel [B, 100, T]) -> wav [B, 1, hop*T]``. Whatever precision a
-runtime computes in, the stage sees float32. "auto" picks the fastest runtime present: torch-fast on CUDA, else
-eager. (TensorRT and ONNX-Runtime are not wired into the stage yet and are refused in one line.)
+Both take and return float32 device tensors: ``cfm(mu [B, T, 512], prompt [1, 100, P], steps, noise [B, 100, T])
+-> mel [B, 100, T]`` and ``vocoder(mel [B, 100, T]) -> wav [B, 1, hop*T]``. Whatever precision a runtime computes in,
+the stage sees float32. "auto" picks the fastest runtime that runs here: TensorRT where an installed TensorRT runs
+on the GPU, else torch-fast on CUDA, else eager. TensorRT and ONNX-Runtime run the files of the loaded weights in
+``EngineOptions.out_dir``, exported and built there first when missing (``build.engines``).
+
+Every runner holds a lock around each call, the copy of its output out of static buffers included, so threads
+sharing one stage (api_v2 runs streaming requests in worker threads) never see each other's data.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Protocol
 
 import torch
 
@@ -16,10 +23,23 @@ from ..errors import GsvTrtError
 from ..runtime.base import RuntimeInfo
 
 if TYPE_CHECKING:
+    from ..build.engines import Recipe
     from ..models.cfm.loader import LoadedCFM
     from ..models.vocoder.loader import LoadedVocoder
 
 RUNTIMES = ("auto", "eager", "torch-fast", "tensorrt", "onnxruntime")
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Where the TensorRT engines and ONNX graphs of the loaded weights live, and how missing engines are built
+    (GPT-SoVITS's ``engine_dir``, ``tensorrt_workspace_size`` and ``tensorrt_max_batch_size`` map onto it).
+    ``force``: rebuild, and replace files made from other weights."""
+
+    out_dir: Path = Path("engines")
+    workspace_bytes: int | None = None  # TensorRT builder workspace limit; None: TensorRT's default
+    max_batch: int | None = None  # the CFM's "batched" profile and the vocoder's "short" one; None: 8
+    force: bool = False
 
 
 class CFMRunner(Protocol):
@@ -34,73 +54,145 @@ class VocoderRunner(Protocol):
     def __call__(self, mel: torch.Tensor) -> torch.Tensor: ...
 
 
+def tensorrt_problem(device: torch.device) -> str | None:
+    """Why no installed TensorRT can run engines on ``device``; None when one can (full TensorRT builds for and runs
+    on any GPU it is on; TensorRT-RTX runs on the compute capabilities it supports, not Hopper)."""
+    from ..build.flavour import RTX_RUNS_ON, Flavour, installed
+    from ..runtime import cuda
+
+    if device.type != "cuda":
+        return f"needs a CUDA GPU (device is {device})"
+    gpu = cuda.gpu_info(device.index or 0)
+    if gpu is None:
+        return f"needs a CUDA GPU ({cuda.no_gpu_reason() or 'none found'})"
+    found = installed()
+    if isinstance(found["tensorrt"], Flavour):
+        return None
+    if isinstance(found["rtx"], Flavour):
+        if gpu.cc in RTX_RUNS_ON:
+            return None
+        return (f"no TensorRT runtime can run engines on this GPU ({gpu.name}, compute capability {gpu.cc}: "
+                f"TensorRT-RTX runs on {'/'.join(RTX_RUNS_ON)} only, and full TensorRT is not installed)")
+    return f"no TensorRT installed ({found['tensorrt']})"
+
+
 def resolve_runtime(runtime: str, device: torch.device) -> str:
-    """The runtime "auto" means on ``device``; a named one that cannot run there is refused."""
+    """The runtime "auto" means on ``device``; a named one that cannot run there is refused in one line."""
     if runtime not in RUNTIMES:
         raise GsvTrtError(f"runtime {runtime!r}: expected one of {', '.join(RUNTIMES)}")
     if runtime == "auto":
-        return "torch-fast" if device.type == "cuda" else "eager"
-    if runtime in ("tensorrt", "onnxruntime"):
-        raise GsvTrtError(f"runtime {runtime}: not wired into the synthesis stage yet (use eager or torch-fast)")
+        if device.type == "cuda":
+            return "tensorrt" if tensorrt_problem(device) is None else "torch-fast"
+        return "eager"
+    if runtime == "tensorrt":
+        problem = tensorrt_problem(device)
+        if problem:
+            raise GsvTrtError(f"runtime tensorrt: {problem}")
+    if runtime == "onnxruntime":
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError as e:
+            raise GsvTrtError(f"runtime onnxruntime: not importable here ({e})") from None
     if runtime == "torch-fast" and device.type != "cuda":
         raise GsvTrtError(f"runtime torch-fast: needs a CUDA GPU (device is {device})")
     return runtime
 
 
-class EagerCFM:
-    """Our CFM in PyTorch eager; the Euler loop runs in the compute precision, as upstream's ``is_half`` does."""
+class Locked:
+    """One runtime behind a lock: each call, the copy of its output included, runs alone."""
 
-    def __init__(self, loaded: "LoadedCFM", precision: str, device: torch.device):
-        from ..runtime.cfm.torch_eager import TorchEagerCFM
+    def __init__(self, call: Callable, info: RuntimeInfo, runtime: object):
+        self._call, self.info, self.runtime = call, info, runtime
+        self._lock = threading.Lock()
 
-        self.estimator = TorchEagerCFM(loaded, precision, device)
-        self.info = self.estimator.info
-
-    def __call__(self, mu: torch.Tensor, prompt: torch.Tensor, steps: int, noise: torch.Tensor) -> torch.Tensor:
-        from ..runtime.cfm import euler
-
-        e = self.estimator
-        mel = euler.inference(e, mu.to(e.device, e.dtype), prompt.to(e.device, e.dtype), steps,
-                              noise.to(e.device, e.dtype))
-        return mel.float()
+    def __call__(self, *args) -> torch.Tensor:
+        with self._lock:
+            return self._call(*args)
 
 
-class FastCFM:
-    """torch-fast: the whole Euler loop as one CUDA graph per shape."""
+def _recipe(precision: str, device: torch.device, engines: EngineOptions) -> "Recipe":
+    from ..build.engines import Recipe, sized
 
-    def __init__(self, loaded: "LoadedCFM", precision: str, device: torch.device):
+    return Recipe(precision, sized(engines.workspace_bytes, engines.max_batch), force=engines.force,
+                  device=device.index or 0)
+
+
+def cfm_runner(loaded: "LoadedCFM", runtime: str, precision: str, device: torch.device,
+               engines: EngineOptions | None = None) -> CFMRunner:
+    """The CFM of ``loaded`` on ``runtime`` ("auto": the fastest here) in ``precision``; float32 in and out."""
+    device = torch.device(device)
+    runtime = resolve_runtime(runtime, device)
+    if runtime == "torch-fast":
         from ..runtime.cfm.torch_fast import FastOptions, TorchFastCFM
 
-        self.runner = TorchFastCFM(loaded.model.estimator, FastOptions(precision=precision), device,
-                                   loaded.provenance)
-        self.info = self.runner.info
+        fast = TorchFastCFM(loaded.model.estimator, FastOptions(precision=precision), device, loaded.provenance)
+        return Locked(fast.inference, fast.info, fast)  # inference returns a fresh tensor, not its static buffer
+    from ..runtime.cfm import euler
 
-    def __call__(self, mu: torch.Tensor, prompt: torch.Tensor, steps: int, noise: torch.Tensor) -> torch.Tensor:
-        return self.runner.inference(mu, prompt, steps, noise)
+    if runtime == "eager":
+        from ..runtime.cfm.torch_eager import TorchEagerCFM
+
+        estimator = TorchEagerCFM(loaded, precision, device)
+
+        def run(mu, prompt, steps, noise):
+            e = estimator
+            return euler.inference(e, mu.to(e.device, e.dtype), prompt.to(e.device, e.dtype), steps,
+                                   noise.to(e.device, e.dtype)).float()  # the loop in the compute precision
+
+        return Locked(run, estimator.info, estimator)
+    from ..build import engines as files
+
+    engines = engines or EngineOptions()
+    recipe = _recipe(precision, device, engines)
+    if runtime == "tensorrt":
+        from ..runtime.cfm.trt_engine import TensorRTCFM
+
+        (_, _), (step, _) = files.cfm_engines(loaded, engines.out_dir, recipe)
+        estimator = TensorRTCFM(step, device=device.index or 0, weights_sha256=loaded.weights_sha256)
+    else:
+        from ..runtime.cfm.onnx_runtime import OnnxRuntimeCFM
+
+        _, step = files.cfm_onnx(loaded, engines.out_dir, recipe)
+        providers = ["CPUExecutionProvider"] if device.type == "cpu" else None
+        estimator = OnnxRuntimeCFM(step, providers, weights_sha256=loaded.weights_sha256)
+
+    def run_files(mu, prompt, steps, noise):
+        return euler.inference(estimator, mu.float(), prompt.float(), steps, noise.float()).to(device)
+
+    return Locked(run_files, estimator.info, estimator)
 
 
-class TensorVocoder:
-    """Any vocoder runtime with ``forward_tensor`` (eager, torch-fast): device tensors in and out."""
-
-    def __init__(self, runtime):
-        self.runtime = runtime
-        self.info = runtime.info
-
-    def __call__(self, mel: torch.Tensor) -> torch.Tensor:
-        return self.runtime.forward_tensor(mel)
-
-
-def cfm_runner(loaded: "LoadedCFM", runtime: str, precision: str, device: torch.device) -> CFMRunner:
-    runtime = resolve_runtime(runtime, device)
-    return FastCFM(loaded, precision, device) if runtime == "torch-fast" else EagerCFM(loaded, precision, device)
-
-
-def vocoder_runner(loaded: "LoadedVocoder", runtime: str, precision: str, device: torch.device) -> VocoderRunner:
+def vocoder_runner(loaded: "LoadedVocoder", runtime: str, precision: str, device: torch.device,
+                   engines: EngineOptions | None = None) -> VocoderRunner:
+    """The vocoder of ``loaded`` on ``runtime`` ("auto": the fastest here) in ``precision``; float32 in and out."""
+    device = torch.device(device)
     runtime = resolve_runtime(runtime, device)
     if runtime == "torch-fast":
         from ..runtime.vocoder.torch_fast import TorchFastVocoder
 
-        return TensorVocoder(TorchFastVocoder(loaded, precision, device))
-    from ..runtime.vocoder.torch_eager import TorchEagerVocoder
+        fast = TorchFastVocoder(loaded, precision, device)
+        return Locked(fast.forward_tensor, fast.info, fast)  # forward_tensor copies out of the graph's buffer
+    if runtime == "eager":
+        from ..runtime.vocoder.torch_eager import TorchEagerVocoder
 
-    return TensorVocoder(TorchEagerVocoder(loaded, precision, device))
+        eager = TorchEagerVocoder(loaded, precision, device)
+        return Locked(eager.forward_tensor, eager.info, eager)
+    from ..build import engines as files
+
+    engines = engines or EngineOptions()
+    recipe = _recipe(precision, device, engines)
+    if runtime == "tensorrt":
+        from ..runtime.vocoder.trt_engine import TensorRTVocoder
+
+        plan, _ = files.vocoder_engine(loaded, engines.out_dir, recipe)
+        engine = TensorRTVocoder(plan, device.index or 0)
+        return Locked(lambda mel: engine.infer(mel.float().contiguous()), engine.info, engine)
+    from ..runtime.vocoder.onnx_runtime import OnnxRuntimeVocoder
+
+    onnx = files.vocoder_onnx(loaded, engines.out_dir, recipe)
+    graph = OnnxRuntimeVocoder(onnx, ["CPUExecutionProvider"] if device.type == "cpu" else None)
+
+    def run(mel: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(graph(mel.detach().float().cpu().numpy())).to(device)
+
+    return Locked(run, graph.info, graph)

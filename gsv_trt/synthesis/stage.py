@@ -69,14 +69,16 @@ class SynthesisStage:
 
     def prompt(self, reference: PreparedReference, codes: torch.Tensor, phones: torch.Tensor) -> Prompt:
         """The reference and the prompt's tokens/phones, prepared once per request."""
+        self.frontend.check_ids(codes.view(1, 1, -1), phones.view(1, -1))  # ids on the host, before the device
         with self.clock.part("front end"):
             return prepare_prompt(self.frontend, reference, codes, phones, self.chunking.t_ref)
 
     def features(self, prompt: Prompt, segment: Segment, speed: float) -> torch.Tensor:
         """The segment's CFM condition [1, 512, T] (style from the prompt's reference)."""
+        codes, phones = segment.codes.view(1, 1, -1), segment.phones.view(1, -1)
+        self.frontend.check_ids(codes, phones)  # ids on the host, before the device
         with self.clock.part("front end"):
-            fea, _ = self.frontend.decode_encp(segment.codes.view(1, 1, -1).to(self.device),
-                                               segment.phones.view(1, -1).to(self.device), None, prompt.ge, speed)
+            fea, _ = self.frontend.decode_encp(codes.to(self.device), phones.to(self.device), None, prompt.ge, speed)
             return fea
 
     def _cfm(self, mu: torch.Tensor, prompt_mel: torch.Tensor, steps: int,

@@ -65,15 +65,16 @@ def feeds(version: str, frames: tuple[int, ...], batches: tuple[int, ...], speec
 
 def check_onnx(path: str | Path, weights: str | None = None, gpt_sovits_root: str | None = None,
                frames: tuple[int, ...] = DEFAULT_FRAMES, batches: tuple[int, ...] = DEFAULT_BATCHES,
-               speech: Path | None = None, verbose: bool = False, log=print) -> bool:
+               speech: Path | None = None, verbose: bool = False, log=print, loaded=None) -> bool:
     """Compare the graph with the fp32 PyTorch model on the same weights; True when every input passes.
 
-    The weights default to the ones recorded in the graph's metadata ("random" or the checkpoint path).
+    The weights default to the ones recorded in the graph's metadata ("random" or the checkpoint path); ``loaded``
+    (a LoadedVocoder) gives the model directly, e.g. weights that live only in memory.
     """
     path = Path(path)
     meta = read_metadata(path)
     version, precision = meta["vocoder"], meta["precision"]
-    loaded = load_vocoder(version, weights or meta["weights"], gpt_sovits_root)
+    loaded = loaded or load_vocoder(version, weights or meta["weights"], gpt_sovits_root)
     if loaded.weights_sha256 != meta["weights_sha256"]:
         raise GsvTrtError(f"{path}: exported from weights {meta['weights_sha256'][:12]}, "
                           f"but the reference loaded {loaded.weights_sha256[:12]} ({loaded.weights})")

@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import torch
 
 from ...errors import GsvTrtError
-from ..sovits.weights import load_sovits_weights
+from ..sovits.weights import SovitsWeights, load_sovits_weights
 from ..strict_load import load_strict
 from .cfm import CFM
 from .config import CFM_SHAPES, FULL_DIT, DiTConfig
@@ -68,12 +69,34 @@ def load_cfm(version: str, sovits_weights: str | Path | None = RANDOM, gpt_sovit
         if lora_base is not None:
             raise GsvTrtError(f"--lora-base {lora_base} needs a LoRA file as --sovits-weights")
         return random_cfm(version, config)
-    sovits = load_sovits_weights(version, path, gpt_sovits_root, lora_base)
-    state = {k[len(CFM_PREFIX):]: v.float() for k, v in sovits.weights.items() if k.startswith(CFM_PREFIX)}
+    return cfm_from_sovits(load_sovits_weights(version, path, gpt_sovits_root, lora_base), config)
+
+
+def cfm_from_sovits(sovits: SovitsWeights, config: DiTConfig = FULL_DIT) -> LoadedCFM:
+    """The CFM of already-read SoVITS weights (the synthesis stage reads the file once for CFM and front end)."""
+    model = _cfm_of(sovits.weights, sovits.file.path, config)
+    return LoadedCFM(model, sovits.version, str(sovits.file.path), state_digest(model), False, sovits.source)
+
+
+def cfm_from_state_dict(version: str, sovits_state: Mapping[str, torch.Tensor], source: str,
+                        config: DiTConfig = FULL_DIT) -> LoadedCFM:
+    """The CFM of a SoVITS state dict held in memory, as upstream's ``vits_model.state_dict()`` gives it after its
+    LoRA merge (any dtype or device; copied to fp32 on the CPU). ``source`` says where the weights came from, e.g.
+    "loaded by GPT-SoVITS from s2Gv4.pth"; errors name it."""
+    if version not in CFM_SHAPES:
+        raise GsvTrtError(f"version {version!r}: the CFM exists in v3 and v4")
+    model = _cfm_of(sovits_state, source, config)
+    return LoadedCFM(model, version, source, state_digest(model), False, source)
+
+
+def _cfm_of(weights: Mapping[str, torch.Tensor], source: str | Path, config: DiTConfig) -> CFM:
+    """The ``cfm.*`` tensors of ``weights`` in a CFM of ``config``, loaded strictly (fp32 copies, CPU)."""
+    state = {k[len(CFM_PREFIX):]: v.detach().to("cpu", torch.float32, copy=True)
+             for k, v in weights.items() if k.startswith(CFM_PREFIX)}
     model = _untrained(config)
     what = "the CFM" if config == FULL_DIT else f"the CFM of {config}"
-    load_strict(model, state, sovits.file.path, what)
-    return LoadedCFM(model.eval(), version, str(sovits.file.path), state_digest(model), False, sovits.source)
+    load_strict(model, state, source, what)
+    return model.eval()
 
 
 def random_cfm(version: str, config: DiTConfig = FULL_DIT) -> LoadedCFM:

@@ -100,18 +100,25 @@ class SovitsFrontEnd(nn.Module):
             raise GsvTrtError(f"refer_spec: expected shape [B, {self.cfg.spec_bins}, T >= 1], got {shape}")
         return self.ref_enc(refer_spec[:, : self.cfg.style_bins])
 
+    def check_ids(self, codes: torch.Tensor, phones: torch.Tensor) -> None:
+        """codes [1, B, T] and phones [B, T_ph]: shapes, and every id inside the codebook / symbol table when the
+        tensor is in host memory (reading a GPU tensor's values would sync the device: check ids on the host where
+        they arrive, before they go to the GPU, as the synthesis stage does)."""
+        check_codes(codes, self.cfg.codebook_bins, values=codes.device.type == "cpu")
+        check_phones(phones, self.cfg.n_symbols, values=phones.device.type == "cpu")
+        if codes.shape[1] != phones.shape[0]:
+            raise GsvTrtError(f"phones: batch {phones.shape[0]} differs from the codes' batch {codes.shape[1]}")
+
     @torch.no_grad()
     def decode_encp(self, codes: torch.Tensor, phones: torch.Tensor, refer_spec: torch.Tensor | None,
                     ge: torch.Tensor | None = None, speed: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
         """codes [1, B, T] semantic tokens, phones [B, T_ph] -> (fea [B, 512, feature_frames(T)], ge).
 
         ``ge`` from an earlier call (the prompt's) skips the style encoder, as upstream does for targets; then
-        ``refer_spec`` may be None. ``speed`` > 1 makes fewer frames (faster speech)."""
-        check_codes(codes, self.cfg.codebook_bins)
-        check_phones(phones, self.cfg.n_symbols)
+        ``refer_spec`` may be None. ``speed`` > 1 makes fewer frames (faster speech). No device sync: id values are
+        checked only for tensors in host memory (``check_ids``)."""
+        self.check_ids(codes, phones)
         check_speed(speed)
-        if codes.shape[1] != phones.shape[0]:
-            raise GsvTrtError(f"phones: batch {phones.shape[0]} differs from the codes' batch {codes.shape[1]}")
         if ge is None:
             if refer_spec is None:
                 raise GsvTrtError("refer_spec: needed when no style vector ge is given")

@@ -15,14 +15,17 @@ REF_MIN_SECONDS, REF_MAX_SECONDS = 3, 10
 _HUBERT_RATE = 16000
 
 
-def check_ids(ids: torch.Tensor, name: str, dims: str, upper: int, table: str) -> None:
-    """Integer ids of layout ``dims`` (e.g. "[n_q, B, T]"), non-empty, every one in 0..upper-1."""
+def check_ids(ids: torch.Tensor, name: str, dims: str, upper: int, table: str, values: bool = True) -> None:
+    """Integer ids of layout ``dims`` (e.g. "[n_q, B, T]"), non-empty, every one in 0..upper-1 (``values``: reading
+    them costs a device sync on a GPU tensor, so device-side callers check them on the host where they arrive)."""
     if not isinstance(ids, torch.Tensor) or ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
         raise GsvTrtError(f"{name}: expected an integer tensor {dims}, got {getattr(ids, 'dtype', type(ids).__name__)}")
     if ids.dim() != dims.count(",") + 1:
         raise GsvTrtError(f"{name}: expected shape {dims}, got {list(ids.shape)}")
     if ids.numel() == 0:
         raise GsvTrtError(f"{name}: empty (shape {list(ids.shape)})")
+    if not values:
+        return
     bad = (ids < 0) | (ids >= upper)
     if bool(bad.any()):
         index = tuple(int(i) for i in bad.nonzero()[0])
@@ -30,14 +33,14 @@ def check_ids(ids: torch.Tensor, name: str, dims: str, upper: int, table: str) -
                           f"(0..{upper - 1})")
 
 
-def check_codes(codes: torch.Tensor, bins: int) -> None:
+def check_codes(codes: torch.Tensor, bins: int, values: bool = True) -> None:
     """Semantic tokens [n_q, B, T], each a codebook index."""
-    check_ids(codes, "codes", "[n_q, B, T]", bins, f"codebook of {bins} entries")
+    check_ids(codes, "codes", "[n_q, B, T]", bins, f"codebook of {bins} entries", values)
 
 
-def check_phones(phones: torch.Tensor, n_symbols: int) -> None:
+def check_phones(phones: torch.Tensor, n_symbols: int, values: bool = True) -> None:
     """Phone ids [B, T_ph] of the v2 symbol table."""
-    check_ids(phones, "phones", "[B, T_ph]", n_symbols, f"symbol table of {n_symbols} phones")
+    check_ids(phones, "phones", "[B, T_ph]", n_symbols, f"symbol table of {n_symbols} phones", values)
 
 
 def check_speed(speed: float) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import torch
 from torch import nn
@@ -13,7 +14,7 @@ from .bigvgan import BigVGAN
 from .checkpoint import V3_CHECKPOINT, V3_CONFIG_FILE, V4_CHECKPOINT, detect_version, fold_weight_norm
 from ..strict_load import load_strict
 from .checkpoint import read_checkpoint, sha256_of, unwrap_state_dict
-from .config import V3_CONFIG, V4_CONFIG, BigVGANConfig, VocoderSpec, spec_for
+from .config import V3_CONFIG, V4_CONFIG, BigVGANConfig, GeneratorConfig, VocoderSpec, spec_for
 from .generator import Generator
 from .init import GAINS, spread_like_trained
 
@@ -116,6 +117,22 @@ def load_v4(path: Path) -> LoadedVocoder:
     model = Generator(V4_CONFIG)
     load_strict(model, {k: v.float() for k, v in state.items()}, path, "the v4 Generator")
     return LoadedVocoder(model.eval(), spec_for("v4"), str(path), sha256_of(path), V4_CONFIG.to_dict())
+
+
+def vocoder_from_state_dict(version: str, state: Mapping[str, torch.Tensor], source: str,
+                            config: BigVGANConfig | GeneratorConfig | None = None) -> LoadedVocoder:
+    """The ``version`` vocoder from a state dict held in memory, as upstream's vocoder module holds it (after
+    ``remove_weight_norm``; weight-norm pairs are folded too), copied to fp32 on the CPU and loaded strictly.
+    ``source`` says where it came from ("loaded by GPT-SoVITS from ..."); ``weights_sha256`` is a digest of the
+    loaded tensors. ``config``: the version's own unless given (tests use reduced widths)."""
+    from ..cfm.loader import state_digest  # the CFM's digest; imported here as models.cfm imports this package
+
+    spec = spec_for(version)
+    config = config or (V3_CONFIG if version == "v3" else V4_CONFIG)
+    model = BigVGAN(config) if version == "v3" else Generator(config)
+    tensors = {k: v.detach().to("cpu", torch.float32, copy=True) for k, v in state.items()}
+    load_strict(model, fold_weight_norm(tensors), source, f"the {version} vocoder")
+    return LoadedVocoder(model.eval(), spec, source, state_digest(model), config.to_dict())
 
 
 def unwrap_version(path: Path) -> str | None:
