@@ -86,7 +86,7 @@ def api_v2_app(root: str | Path, config: str | Path, host: str = "127.0.0.1", po
                                   "gsv_trt: section)")
             overlay = read_overlay_config(config)
         except GsvTrtError as e:
-            print(f"gsv-trt: {e}; the stock pipeline serves")
+            print(f"gsv-trt: {e}; the stock pipeline serves", file=sys.stderr, flush=True)
             refused = str(e)
         module = _import_api_v2(root, ["api_v2.py", "-a", host, "-p", str(port), "-c", str(config)])
         try:
@@ -125,7 +125,7 @@ def _accelerate(tts, overlay: OverlayConfig) -> str:
     try:
         accelerate(tts, overlay)
     except GsvTrtError as e:
-        print(f"gsv-trt: {e}; the stock pipeline serves")
+        print(f"gsv-trt: {e}; the stock pipeline serves", file=sys.stderr, flush=True)
     return describe_pipeline(tts)
 
 
