@@ -1,7 +1,12 @@
 """The overlay on a user's own GPT-SoVITS checkout: no fork, no edited upstream files.
 
-``upstream.py`` finds a checkout and makes its modules importable the way upstream's scripts expect (working
-directory = the checkout, ``GPT_SoVITS/`` on ``sys.path``); ``random_models/`` writes random-weight model files in
-upstream's own layouts, so upstream's ``TTS`` and api_v2 can run without the pretrained downloads (tests, CPU
-benchmarks). Nothing here changes upstream's pipeline.
+``accelerate(tts)`` (hook.py) swaps the project's runtimes into upstream's ``TTS`` object as the ``gsv_trt:`` section
+of its tts_infer.yaml says (config.py); ``gsv-trt gpt-sovits api_v2`` starts upstream's api_v2 with it applied.
+``upstream.py`` finds a checkout and makes its modules importable the way upstream's scripts expect;
+``random_models/`` writes random-weight model files in upstream's own layouts (tests, benchmarks).
 """
+
+from .config import OverlayConfig, read_overlay_config
+from .hook import Overlay, accelerate
+
+__all__ = ["Overlay", "OverlayConfig", "accelerate", "read_overlay_config"]

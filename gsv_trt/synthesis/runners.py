@@ -58,10 +58,13 @@ def tensorrt_problem(device: torch.device) -> str | None:
     """Why no installed TensorRT can run engines on ``device``; None when one can (full TensorRT builds for and runs
     on any GPU it is on; TensorRT-RTX runs on the compute capabilities it supports, not Hopper)."""
     from ..build.flavour import RTX_RUNS_ON, Flavour, installed
-    from ..runtime import cuda
 
     if device.type != "cuda":
         return f"needs a CUDA GPU (device is {device})"
+    try:
+        from ..runtime import cuda
+    except ImportError as e:  # e.g. in a GPT-SoVITS environment with the project installed without its extras
+        return f"cuda-python is not importable ({e}), and TensorRT runs through it"
     gpu = cuda.gpu_info(device.index or 0)
     if gpu is None:
         return f"needs a CUDA GPU ({cuda.no_gpu_reason() or 'none found'})"
@@ -145,19 +148,25 @@ def cfm_runner(loaded: "LoadedCFM", runtime: str, precision: str, device: torch.
     engines = engines or EngineOptions()
     recipe = _recipe(precision, device, engines)
     if runtime == "tensorrt":
+        from ..build.profiles import DEFAULT_MAX_BATCH
         from ..runtime.cfm.trt_engine import TensorRTCFM
 
         (_, _), (step, _) = files.cfm_engines(loaded, engines.out_dir, recipe)
         estimator = TensorRTCFM(step, device=device.index or 0, weights_sha256=loaded.weights_sha256)
+        most = engines.max_batch or DEFAULT_MAX_BATCH  # the engine's batch limit
     else:
         from ..runtime.cfm.onnx_runtime import OnnxRuntimeCFM
 
         _, step = files.cfm_onnx(loaded, engines.out_dir, recipe)
         providers = ["CPUExecutionProvider"] if device.type == "cpu" else None
         estimator = OnnxRuntimeCFM(step, providers, weights_sha256=loaded.weights_sha256)
+        most = None
 
     def run_files(mu, prompt, steps, noise):
-        return euler.inference(estimator, mu.float(), prompt.float(), steps, noise.float()).to(device)
+        """More chunks than the engine's largest batch run in groups (each chunk's Euler loop is its own)."""
+        groups = [slice(None)] if most is None else [slice(i, i + most) for i in range(0, mu.shape[0], most)]
+        mels = [euler.inference(estimator, mu[g].float(), prompt.float(), steps, noise[g].float()) for g in groups]
+        return torch.cat(mels).to(device)
 
     return Locked(run_files, estimator.info, estimator)
 
