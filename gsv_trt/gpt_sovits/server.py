@@ -95,7 +95,7 @@ def api_v2_app(root: str | Path, config: str | Path, host: str = "127.0.0.1", po
             if overlay is None:
                 why = f"stock pipeline ({refused})"
             elif not overlay.use_tensorrt:
-                why = f"stock pipeline (use_tensorrt is not true in the gsv_trt: section of {config})"
+                why = f"stock pipeline (gsv_trt.use_tensorrt is not true in {config})"
             else:
                 why = _accelerate(module.tts_pipeline, overlay)
             yield Launched(module, overlay, f"api_v2 ({_version(module.tts_pipeline)}): {why}")

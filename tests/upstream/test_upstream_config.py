@@ -1,6 +1,7 @@
 """The ``gsv_trt:`` section through upstream's own ``TTS_Config``: its ``save_configs`` (what ``TTS`` runs at startup
 and on every weight load) keeps the section unchanged, so nothing of it is lost beyond what upstream does to any
-file; the same section under ``custom`` is dropped by that save, which is why the overlay refuses it up front."""
+file; the same section under ``custom`` is dropped by that save, which is why the overlay (and the launcher, before
+upstream's startup saves) refuses it up front."""
 
 from __future__ import annotations
 
@@ -58,3 +59,18 @@ def test_a_section_under_custom_is_refused_because_upstream_drops_it(upstream_tt
     saved = saved_by_upstream(upstream_tts, misplaced)
     assert SECTION not in saved["custom"] and SECTION not in saved  # gone without a word from upstream
     assert read_overlay_config(misplaced) == OverlayConfig()  # hence: read before upstream loads the file
+
+
+def test_the_launcher_refuses_it_in_one_line_and_serves_stock(workspace, config_copy, capfd):
+    from gsv_trt.gpt_sovits.server import api_v2_app
+
+    misplaced = with_section(config_copy("v4", "launcher-refused"), "custom", {"use_tensorrt": True})
+    with api_v2_app(workspace.root, misplaced) as launched:  # builds upstream's pipeline: ~20 s on a CPU
+        pipeline = launched.module.tts_pipeline
+        assert (type(pipeline.vits_model.cfm).__name__, type(pipeline.vocoder).__name__) == ("CFM", "Generator")
+    refusal = f"{misplaced}: custom.gsv_trt: move it to a top-level gsv_trt: section"
+    assert launched.overlay is None
+    assert launched.what_runs.startswith(f"api_v2 (GPT-SoVITS v4): stock pipeline ({refusal}")
+    said = [line for line in capfd.readouterr().err.splitlines() if line.startswith("gsv-trt:")]
+    assert len(said) == 1 and refusal in said[0] and said[0].endswith("; the stock pipeline serves")
+    assert SECTION not in yaml.safe_load(misplaced.read_text())["custom"]  # upstream's startup dropped it meanwhile

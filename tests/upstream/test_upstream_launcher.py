@@ -34,8 +34,8 @@ def test_the_stock_app_answers_tts(launched, speech_request):
 
     launched, config, _ = launched
     assert launched.overlay == OverlayConfig(precision="fp32", runtime="eager")
-    assert launched.what_runs == (f"api_v2 (GPT-SoVITS v4): stock pipeline (use_tensorrt is not true in the "
-                                  f"gsv_trt: section of {config})")
+    assert launched.what_runs == \
+        f"api_v2 (GPT-SoVITS v4): stock pipeline (gsv_trt.use_tensorrt is not true in {config})"
     pipeline = launched.module.tts_pipeline
     assert (type(pipeline.vits_model.cfm).__name__, type(pipeline.vocoder).__name__) == ("CFM", "Generator")
 
