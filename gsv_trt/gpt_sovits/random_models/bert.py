@@ -3,7 +3,8 @@
 Upstream loads it with ``AutoTokenizer.from_pretrained`` and ``AutoModelForMaskedLM.from_pretrained`` and, for
 Chinese text, concatenates ``hidden_states[-3]`` per character: the width must stay 1024 (the text-to-semantic
 model's ``bert_proj`` expects it) and there must be at least 2 layers; depth and feed-forward width are reduced.
-The vocabulary is written here as the real one is organised (specials, ASCII, full-width punctuation, one token per
+``full_size`` writes chinese-roberta-wwm-ext-large's real size (24 layers, 4096-wide feed-forward: 326 M
+parameters) for benchmarks, where its memory counts. The vocabulary is written here as the real one is organised (specials, ASCII, full-width punctuation, one token per
 CJK Unified Ideograph), so a Chinese character is one token and a word-to-phone alignment holds.
 """
 
@@ -25,8 +26,9 @@ def vocabulary() -> list[str]:
     return SPECIALS + ascii_tokens + list(PUNCTUATION) + cjk
 
 
-def write_bert(path: Path, layers: int = 2, seed: int = SEED) -> Path:
-    """Write config.json, the weights and the tokenizer files into directory ``path``."""
+def write_bert(path: Path, layers: int = 2, seed: int = SEED, full_size: bool = False) -> Path:
+    """Write config.json, the weights and the tokenizer files into directory ``path`` (``full_size``: 24 layers,
+    feed-forward 4096 wide, whatever ``layers`` says)."""
     from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
 
     path.mkdir(parents=True, exist_ok=True)
@@ -35,8 +37,8 @@ def write_bert(path: Path, layers: int = 2, seed: int = SEED) -> Path:
     tokenizer = BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True,
                                   tokenize_chinese_chars=True)
     tokenizer.save_pretrained(path)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=1024, num_hidden_layers=layers, num_attention_heads=16,
-                        intermediate_size=1024, max_position_embeddings=512, type_vocab_size=2,
+    config = BertConfig(vocab_size=len(vocab), hidden_size=1024, num_hidden_layers=24 if full_size else layers,
+                        num_attention_heads=16, intermediate_size=4096 if full_size else 1024, max_position_embeddings=512, type_vocab_size=2,
                         directionality="bidi", pooler_type="first_token_transform")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

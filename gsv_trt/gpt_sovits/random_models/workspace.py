@@ -3,10 +3,10 @@
 Layout written under ``GPT_SoVITS/pretrained_models/`` (upstream's default paths, so the fallbacks in TTS_Config and
 the LoRA base lookup in TTS.init_vits_weights find them), plus user-style fine-tunes and configs:
 
-    s1v3.ckpt                                    text-to-semantic (reduced size; t2s.py)
+    s1v3.ckpt                                    text-to-semantic (reduced size, or full_size; t2s.py)
     s2Gv3.pth, gsv-v4-pretrained/s2Gv4.pth       full SoVITS bases, 733 MiB each (sovits.py)
-    chinese-roberta-wwm-ext-large/               BERT (2 layers; bert.py)
-    chinese-hubert-base/                         HuBERT (2 layers; hubert.py)
+    chinese-roberta-wwm-ext-large/               BERT (2 layers, or full_size 24; bert.py)
+    chinese-hubert-base/                         HuBERT (2 layers, or full_size 12; hubert.py)
     fast_langdetect/lid.176.bin                  language identification (langdetect.py)
     models--nvidia--bigvgan_v2_24khz_100band_256x/, gsv-v4-pretrained/vocoder.pth   vocoders (vocoders.py)
     RANDOM_WEIGHTS.txt                           says that all of the above are random
@@ -83,26 +83,28 @@ def write_reference(path: Path, seconds: float = REFERENCE_SECONDS) -> Path:
     return path
 
 
-def write_workspace(checkout: str | Path, dest: str | Path, max_sec: float = 1.0) -> RandomWorkspace:
-    """Copy ``checkout`` to ``dest`` (must not exist) and write the random-weight files into the copy."""
+def write_workspace(checkout: str | Path, dest: str | Path, max_sec: float = 1.0,
+                    full_size: bool = False) -> RandomWorkspace:
+    """Copy ``checkout`` to ``dest`` (must not exist) and write the random-weight files into the copy; ``full_size``
+    writes the text-to-semantic model, BERT and HuBERT at upstream's real sizes (the rest always is)."""
     source, root = checkout_root(checkout), Path(dest).resolve()
     shutil.copytree(source, root, ignore=shutil.ignore_patterns(".git", "__pycache__"))
     for path in (root, *root.rglob("*")):  # a read-only source (../shared) gives a read-only copy; upstream writes
         path.chmod(path.stat().st_mode | stat.S_IWUSR)
     try:
-        return _write_models(root, max_sec)
+        return _write_models(root, max_sec, full_size)
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)  # no half-written tree
         raise
 
 
-def _write_models(root: Path, max_sec: float) -> RandomWorkspace:
+def _write_models(root: Path, max_sec: float, full_size: bool) -> RandomWorkspace:
     """Every model file, the configs and the reference audio into the copy at ``root``."""
     models = root / PRETRAINED
     models.mkdir(parents=True, exist_ok=True)
-    write_t2s(root, models / T2S_FILE, max_sec=max_sec)
-    write_bert(models / BERT_DIR)
-    write_hubert(models / HUBERT_DIR)
+    write_t2s(root, models / T2S_FILE, max_sec=max_sec, full_size=full_size)
+    write_bert(models / BERT_DIR, full_size=full_size)
+    write_hubert(models / HUBERT_DIR, full_size=full_size)
     write_langdetect_model(models)
     bases, loras, configs = {}, {}, {}
     for version in VERSIONS:
