@@ -112,12 +112,13 @@ def test_bad_requests_are_one_line_errors_and_write_nothing(case, request_dir, c
 
 @pytest.mark.parametrize("extra, message", [
     (("--runtime", "torch-fast", "--device", "cpu"), "runtime torch-fast: needs a CUDA GPU"),
-    (("--runtime", "tensorrt", "--device", "cpu"), "runtime tensorrt: not wired into the synthesis stage"),
+    (("--runtime", "tensorrt", "--device", "cpu"), "runtime tensorrt: needs a CUDA GPU (device is cpu)"),
 ])
 def test_runtimes_that_cannot_run_are_refused_before_loading(extra, message, request_dir, capsys):
-    assert main(cli(request_dir, *extra)) == 2
-    assert message in capsys.readouterr().err
-    assert not (request_dir / "out.wav").exists()
+    assert main(cli(request_dir, *extra, "--engine-dir", str(request_dir / "engines"))) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+    assert not (request_dir / "out.wav").exists() and not (request_dir / "engines").exists()
 
 
 def test_output_must_be_a_wav_in_an_existing_folder(request_dir, capsys):

@@ -34,10 +34,11 @@ def recipe_from_args(args: argparse.Namespace, islands: tuple[str, ...] | None =
     """The build.engines Recipe the options describe (every build option of ``gsv-trt build``)."""
     from ..build.engines import Recipe
 
-    return Recipe(precision=args.precision, options_for=lambda component, version, plan: options_from_args(
-                      args, plan, component, version),
-                  force=args.force, check=not args.no_check, vocoder_islands=args.fp32_islands, cfm_islands=islands,
-                  device=args.device, verbose=args.verbose)
+    def options_for(component: str, version: str, plan: Path):
+        return options_from_args(args, plan, component, version)
+
+    return Recipe(args.precision, options_for, force=args.force, check=not args.no_check,
+                  vocoder_islands=args.fp32_islands, cfm_islands=islands, device=args.device, verbose=args.verbose)
 
 
 def run(args: argparse.Namespace) -> int:

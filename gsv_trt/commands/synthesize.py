@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..errors import GsvTrtError
 from ._common import PRECISIONS, add_cfm_weights_options, add_command, output_file, positive_int
+from .build import parse_size
 
 PATHS = ("batched", "sequential", "stream")
 RUNTIMES = ("auto", "eager", "torch-fast", "tensorrt", "onnxruntime")
@@ -35,11 +36,22 @@ def register(sub) -> None:
     p.add_argument("--steps", type=positive_int, default=32, help="CFM Euler steps (upstream's sample_steps)")
     p.add_argument("--path", choices=PATHS, default="batched", help="which synthesis path")
     p.add_argument("--runtime", choices=RUNTIMES, default="auto",
-                   help="runtime of the CFM and the vocoder (auto: torch-fast on a CUDA GPU, else eager)")
+                   help="runtime of the CFM and the vocoder (auto: TensorRT where an installed TensorRT runs on the "
+                        "GPU, else torch-fast on a CUDA GPU, else eager); tensorrt and onnxruntime use the engines / "
+                        "graphs of these weights in --engine-dir, exported, checked and built there when missing")
     p.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="compute precision of CFM and vocoder (default: fp16 on a GPU, fp32 on the CPU)")
     p.add_argument("--seed", type=int, default=None, help="seed the noise once for the request (upstream's set_seed)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if present)")
+    group = p.add_argument_group("engines (--runtime tensorrt / onnxruntime)")
+    group.add_argument("--engine-dir", type=Path, default=Path("engines"),
+                       help="where the graphs and engines of these weights are kept (gsv-trt engine's names)")
+    group.add_argument("--max-batch", type=positive_int, default=None,
+                       help="largest batch of a new engine (default 8; the batched path sends all chunks at once)")
+    group.add_argument("--workspace", type=parse_size, default=None, metavar="SIZE",
+                       help="TensorRT builder workspace limit of a new engine, e.g. 4GiB (default: TensorRT's)")
+    group.add_argument("--force", action="store_true",
+                       help="export and build again, replacing files made from other weights")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from ..models.cfm.validate import UntrainedStepsWarning, check_steps
     from ..models.sovits.reference_audio import prepare_reference, read_reference
     from ..synthesis.loader import open_stage
+    from ..synthesis.runners import EngineOptions
     from ..synthesis.request import read_request
 
     version = args.cfm_version
@@ -67,8 +80,9 @@ def run(args: argparse.Namespace) -> int:
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
 
+    engines = EngineOptions(args.engine_dir, args.workspace, args.max_batch, args.force)
     opened = open_stage(version, args.sovits_weights, args.vocoder_weights, args.runtime, args.precision, device,
-                        args.gpt_sovits_root, args.lora_base)
+                        args.gpt_sovits_root, args.lora_base, engines)
     stage = opened.stage
     for part, info in opened.parts.items():
         print(f"{part}: {info.name} {info.precision} on {info.device}; {info.detail}")
