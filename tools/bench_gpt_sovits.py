@@ -18,7 +18,8 @@ The models are RANDOM (gsv_trt/gpt_sovits/random_models; ``--full-size``: the te
 HuBERT at upstream's real sizes, the SoVITS/CFM and vocoders always are): audio is noise-like, and a request's
 length comes from the T2S token cap, which is set (``configs.max_sec``) so that a request makes about
 ``--audio-seconds`` of audio; the audio actually produced is reported. Output under ``--out-dir``: ``results.jsonl``
-(one environment line, one line per row) and ``results.md``; every line says RANDOM weights.
+(one environment line, one line per row) and ``results.md``, both brought up to date after every row (a run
+stopped at a time limit keeps what it measured); every line says RANDOM weights.
 
     python tools/bench_gpt_sovits.py --upstream ../shared/upstream/GPT-SoVITS --workspace /tmp/gsv-bench \\
         --full-size --out-dir reports/api_v2
@@ -27,6 +28,7 @@ length comes from the T2S token cap, which is set (``configs.max_sec``) so that 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import inspect
 import io
@@ -378,7 +380,8 @@ def overlay_config(args):
         from gsv_trt.gpt_sovits import OverlayConfig, accelerate
     except ImportError as error:
         return None, f"gsv_trt.gpt_sovits.accelerate not importable ({error})"
-    return (accelerate, OverlayConfig(use_tensorrt=True, precision=args.precision, runtime=args.runtime)), None
+    return (accelerate, OverlayConfig(use_tensorrt=True, precision=args.precision, runtime=args.runtime,
+                                      parts=tuple(args.parts))), None
 
 
 def run(args) -> list[dict]:
@@ -425,8 +428,14 @@ def run(args) -> list[dict]:
                         emit({"kind": "skipped", "weights": WEIGHTS, "mode": mode, "reason": why})
                         continue
                     accelerate, config = hook
-                    began = time.perf_counter()
-                    accelerate(tts, config)
+                    began, said = time.perf_counter(), io.StringIO()
+                    with contextlib.redirect_stderr(said):  # the hook says what it does, or why it refuses
+                        overlay = accelerate(tts, config)
+                    print(said.getvalue(), end="", file=sys.stderr, flush=True)
+                    if overlay is None:
+                        emit({"kind": "skipped", "weights": WEIGHTS, "mode": mode,
+                              "reason": f"accelerate refused: {said.getvalue().strip()}"})
+                        continue
                     extra = {"accelerate_s": time.perf_counter() - began, "overlay": repr(config)}
                 for version in order:
                     if version != loaded:
@@ -445,8 +454,8 @@ def run(args) -> list[dict]:
                         extra = {}
                         rows.append(row)
                         emit(row)
+                        (out / "results.md").write_text(markdown(env, rows))  # a run cut short keeps its rows
     jsonl.close()
-    (out / "results.md").write_text(markdown(env, rows))
     print((out / "results.md").read_text())
     return rows
 
@@ -500,6 +509,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="cuda" if cuda else "cpu")
     parser.add_argument("--precision", default="fp16", help="the accelerated parts' precision (fp32 on a CPU)")
     parser.add_argument("--runtime", default="auto", help="the overlay's runtime: auto|tensorrt|torch-fast|eager")
+    parser.add_argument("--parts", default="cfm,vocoder", type=lambda s: s.split(","),
+                        help="what the overlay replaces (cfm: ~96 %% of the synthesis stage; the vocoder's torch-fast "
+                             "compilation takes ~50 s per version on a first start)")
     args = parser.parse_args(argv)
     args.workspace, args.out_dir = args.workspace.resolve(), args.out_dir.resolve()
     args.upstream = args.upstream.resolve()
