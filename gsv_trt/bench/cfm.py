@@ -6,7 +6,9 @@ Rows are (version, batch, frames, steps); the defaults are issue 12's four. Mode
   module cast as ``is_half`` does / fp32 with TF32 off (upstream's ``set_seed``);
 - ``upstream-compile-bf16``: ``torch.compile`` of upstream's DiT in bf16 (GPU only);
 - ``eager-fp32`` / ``eager-fp16``: our CFM in PyTorch eager (fp16 as ``is_half``);
-- ``torch-fast-fp16`` / ``torch-fast-bf16``: our graph-captured runtime (GPU only).
+- ``torch-fast-fp16`` / ``torch-fast-bf16``: our graph-captured runtime (GPU only); ``torch-fast-<precision>`` may
+  end in FastOptions variants (``-cudnn``, ``-cudnn-nlc``, ``-unfold``, ``-cudnnattn``, ``-efficient``, ``-noepi``,
+  ``-nograph``), the choices docs/cfm-torch-fast.md measured.
 
 Every mode runs the same weights (ours, loaded into upstream's modules for the upstream modes), the same
 real-speech-derived conditioning (the shipped LibriTTS clip's mel: the prompt is its first frames, ``mu`` a fixed
@@ -38,6 +40,11 @@ from .upstream_code import UpstreamCode, load_upstream, upstream_cfm
 
 MODES = ("upstream-fp16", "upstream-fp32", "upstream-compile-bf16", "eager-fp32", "eager-fp16", "torch-fast-fp16",
          "torch-fast-bf16")
+# torch-fast-<fp16|bf16|fp32> may end in these, each a FastOptions choice measured in docs/cfm-torch-fast.md
+FAST_VARIANTS = {"triton": ("conv", "triton"), "cudnn": ("conv", "cudnn"), "cudnn-nlc": ("conv", "cudnn-nlc"),
+                 "unfold": ("conv", "unfold"), "cudnnattn": ("attention", "cudnn"),
+                 "efficient": ("attention", "efficient"), "noepi": ("gelu_epilogue", False),
+                 "nograph": ("graphs", False)}
 DEFAULT_MODES = ("upstream-fp16", "upstream-fp32", "upstream-compile-bf16", "eager-fp16", "torch-fast-fp16",
                  "torch-fast-bf16")
 DEFAULT_ROWS = "v4:1:1000:32,v3:1:934:32,v4:1:1000:8,v4:4:1000:32"
@@ -84,11 +91,32 @@ def parse_rows(text: str) -> list[CfmRow]:
     return rows
 
 
+def fast_options(mode: str):
+    """``torch-fast-<precision>[-variant...]`` -> FastOptions, or None when ``mode`` is not one."""
+    from ..runtime.cfm.torch_fast import FastOptions
+
+    if not mode.startswith("torch-fast-"):
+        return None
+    precision, _, rest = mode[len("torch-fast-"):].partition("-")
+    if precision not in DTYPES:
+        return None
+    choices, words = {}, rest.split("-") if rest else []
+    while words:  # "cudnn-nlc" is one variant
+        word = "-".join(words[:2]) if "-".join(words[:2]) in FAST_VARIANTS else words[0]
+        if word not in FAST_VARIANTS:
+            return None
+        key, value = FAST_VARIANTS[word]
+        choices[key] = value
+        words = words[len(word.split("-")):]
+    return FastOptions(precision=precision, **choices)
+
+
 def parse_modes(text: str) -> tuple[str, ...]:
     modes = tuple(m.strip() for m in text.split(",") if m.strip())
-    unknown = [m for m in modes if m not in MODES]
+    unknown = [m for m in modes if m not in MODES and fast_options(m) is None]
     if unknown or not modes:
-        raise GsvTrtError(f"--modes {text!r}: expected a comma list of {', '.join(MODES)}")
+        raise GsvTrtError(f"--modes {text!r}: expected a comma list of {', '.join(MODES)} (torch-fast-<precision> "
+                          f"may end in -{', -'.join(FAST_VARIANTS)})")
     return modes
 
 
@@ -100,8 +128,8 @@ class CfmBenchOptions:
     lora_base: Path | None = None
     gpt_sovits_root: Path | None = None  # upstream's code
     device: str = "auto"
-    repeats: int | None = None  # timed calls of our modes (default 20 GPU, 5 CPU)
-    upstream_repeats: int | None = None  # timed calls of upstream's modes (default 5)
+    repeats: int | None = None  # timed calls of torch-fast (default 20 GPU, 5 CPU)
+    upstream_repeats: int | None = None  # timed calls of the eager modes, upstream's and ours (default 5)
     config: DiTConfig = FULL_DIT  # reduced widths for tests
 
 
@@ -168,8 +196,8 @@ class _Modes:
         self.fast: dict[tuple[str, str], object] = {}
 
     def why_not(self, mode: str) -> str | None:
-        if mode in GPU_ONLY and not self.env.has_gpu:
-            return GPU_ONLY[mode]
+        if not self.env.has_gpu and (mode in GPU_ONLY or mode.startswith("torch-fast")):
+            return GPU_ONLY.get(mode, GPU_ONLY["torch-fast-fp16"])
         if mode.startswith("upstream-") and self.code is None:
             return self.why_no_code
         return None
@@ -193,27 +221,26 @@ class _Modes:
         runner = cfm_runner(loaded, "eager", precision, self.device)
         return lambda x, row: runner(x.mu, x.prompt, row.steps, x.noise)
 
-    def torch_fast(self, loaded, precision: str):
-        from ..runtime.cfm.torch_fast import FastOptions, TorchFastCFM
+    def torch_fast(self, loaded, mode: str):
+        from ..runtime.cfm.torch_fast import TorchFastCFM
 
-        key = (loaded.weights_sha256, precision)
+        key = (loaded.weights_sha256, mode)
         if key not in self.fast:
             self.fast.clear()
             torch.cuda.empty_cache()
-            self.fast[key] = TorchFastCFM(loaded.model.estimator, FastOptions(precision=precision), self.device,
-                                          loaded.provenance)
+            self.fast[key] = TorchFastCFM(loaded.model.estimator, fast_options(mode), self.device, loaded.provenance)
         return self.fast[key]
 
     def make(self, mode: str, loaded):
+        if mode.startswith("torch-fast-"):
+            fast = self.torch_fast(loaded, mode)
+            return (lambda x, row: fast.inference(x.mu, x.prompt, row.steps, x.noise)), fast
         kind, precision = mode.rsplit("-", 1)
         if kind == "upstream":
             return self.upstream(loaded, precision, False), None
         if kind == "upstream-compile":
             return self.upstream(loaded, precision, True), None
-        if kind == "eager":
-            return self.eager(loaded, precision), None
-        fast = self.torch_fast(loaded, precision)
-        return (lambda x, row: fast.inference(x.mu, x.prompt, row.steps, x.noise)), fast
+        return self.eager(loaded, precision), None
 
 
 def _reference(modes: _Modes, loaded, x: RowInputs, row: CfmRow) -> None:
@@ -275,7 +302,7 @@ def run_cfm_bench(opts: CfmBenchOptions, say: Callable[[str], None] = print) -> 
                         "weights": loaded.provenance, "random_weights": loaded.is_random,
                         "reference": x.reference_is} | where
                 results.append(_run_mode(modes, mode, loaded, row, x, base, cuda,
-                                         upstream_repeats if mode.startswith("upstream") else repeats, say))
+                                         repeats if mode.startswith("torch-fast") else upstream_repeats, say))
             del x
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
@@ -287,8 +314,8 @@ def run_cfm_bench(opts: CfmBenchOptions, say: Callable[[str], None] = print) -> 
               f"weights: {'; '.join(weights)}", f"upstream: {code.describe() if code else 'not run: ' + why}",
               "inputs: mu and prompt from the shipped LibriTTS clip's mel (speech_inputs), the same noise for every "
               "mode; TF32 off (upstream's set_seed)",
-              f"timing: {'CUDA events' if cuda else 'perf_counter (CPU)'}; {repeats} timed calls for our modes, "
-              f"{upstream_repeats} for upstream's, after one first call timed apart",
+              f"timing: {'CUDA events' if cuda else 'perf_counter (CPU)'}; {repeats} timed calls for torch-fast, "
+              f"{upstream_repeats} for the eager modes (upstream's and ours), after one first call timed apart",
               "gate: SNR / L1 of the mel (prompt frames excluded) vs the reference; pass = no worse than upstream "
               "eager fp16 (is_half) in this run; speed verdict only where p5-p95 ranges do not overlap"]
     if any(r.get("random_weights") for r in results):

@@ -75,11 +75,12 @@ def add_stage_options(parser: argparse.ArgumentParser, stages: tuple[str, ...] =
                             "steps); --version keeps the default rows of that version")
     group.add_argument("--modes", default=None, metavar="LIST",
                        help="cfm: upstream-fp16, upstream-fp32, upstream-compile-bf16, eager-fp32, eager-fp16, "
-                            "torch-fast-fp16, torch-fast-bf16 (default all but eager-fp32); synthesis: "
+                            "torch-fast-fp16, torch-fast-bf16 (default all but eager-fp32; torch-fast-<precision> may end in "
+                            "-cudnn, -cudnn-nlc, -unfold, -cudnnattn, -efficient, -noepi, -nograph); synthesis: "
                             "upstream-sequential, upstream-batched, sequential, batched, stream (default all)")
     group.add_argument("--upstream-repeats", type=positive_int, default=None, metavar="N",
-                       help="timed calls of upstream's modes (default 5 for the CFM, 3 for synthesis); our modes "
-                            "take --repeats")
+                       help="timed calls of the eager modes (cfm: upstream's and ours, default 5; synthesis: "
+                            "upstream's, default 3); torch-fast and our stage take --repeats")
     add_cfm_weights_options(parser, beside_vocoder=True)
 
 
