@@ -16,6 +16,7 @@ from gsv_trt.bench.cfm import CfmBenchOptions, parse_modes, parse_rows, run_cfm_
 from gsv_trt.bench.stage_rows import print_rows, write_rows
 from gsv_trt.bench.upstream_code import load_upstream
 from gsv_trt.cli import main
+from gsv_trt.commands._bench_options import add_cfm_rows
 from gsv_trt.errors import GsvTrtError
 from gsv_trt.models.cfm.config import DiTConfig
 
@@ -71,6 +72,13 @@ def test_without_a_checkout_upstream_rows_say_why_and_ours_are_gated(tmp_path, c
     print_rows(result["title"], result["rows"], result["columns"], result["header"])
     out = capsys.readouterr().out
     assert "no GPT-SoVITS checkout given" in out and max(map(len, out.splitlines())) > 80  # not cut when piped
+    # gsv-trt optimize --stage all: the CFM table beside the vocoder's, in the same report
+    (tmp_path / "report.md").write_text("# gsv-trt optimize: GPT-SoVITS v3 vocoder\n")
+    add_cfm_rows({"kind": "optimize"}, tmp_path, result)
+    report_md = (tmp_path / "report.md").read_text()
+    assert report_md.startswith("# gsv-trt optimize") and "## CFM mel generator" in report_md
+    assert "| v3 B2 T24 2 steps | eager-fp32 |" in report_md
+    assert json.loads((tmp_path / "report.json").read_text())["cfm"]["rows"][1]["snr_db"] == "inf"
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -88,7 +96,13 @@ def test_bad_options_are_one_line_and_write_nothing(argv, message, tmp_path, cap
 
 def test_suite_options_are_refused_for_the_vocoder(tmp_path, capsys):
     code = main(["bench", "--version", "v4", "--rows", "v4:1:100:8", "--out-dir", str(tmp_path)])
-    assert code == 2 and "--rows: applies to --stage cfm, synthesis only" in capsys.readouterr().err
+    assert code == 2 and "--rows: applies to the CFM and synthesis stages only" in capsys.readouterr().err
+    code = main(["optimize", "--version", "v4", "--sovits-weights", "s2Gv4.pth", "--out-dir", str(tmp_path)])
+    assert code == 2 and "--sovits-weights: applies to the CFM and synthesis stages only" in capsys.readouterr().err
+    # optimize --stage all checks the CFM options before the vocoder's chain starts
+    code = main(["optimize", "--version", "v4", "--stage", "all", "--modes", "fastest", "--out-dir", str(tmp_path)])
+    assert code == 2 and "--modes 'fastest'" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
 
 
 def test_rows_parse():

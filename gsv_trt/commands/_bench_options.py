@@ -148,8 +148,7 @@ def refuse_stage_options(args: argparse.Namespace) -> None:
                           ("--sovits-weights", None if args.sovits_weights == "random" else args.sovits_weights),
                           ("--lora-base", args.lora_base)):
         if value is not None:
-            raise GsvTrtError(f"{option}: applies to --stage {'cfm, synthesis' if option != '--sovits-weights' else 'cfm'}"
-                              f" only (this run measures the vocoder)")
+            raise GsvTrtError(f"{option}: applies to the CFM and synthesis stages only (this run measures the vocoder)")
 
 
 def add_cfm_rows(report: dict, directory: Path, cfm: dict) -> None:
