@@ -194,6 +194,8 @@ class _Modes:
         self.code, self.why_no_code, self.env = code, why_no_code, env
         self.device = torch.device(env.device)
         self.fast: dict[tuple[str, str], object] = {}
+        self.models: dict[tuple, object] = {}  # eager models per (kind, weights, precision, compiled)
+        self.upstream_fp32: dict[str, torch.nn.Module] = {}  # upstream's CFM holding each weights, on the CPU
 
     def why_not(self, mode: str) -> str | None:
         if not self.env.has_gpu and (mode in GPU_ONLY or mode.startswith("torch-fast")):
@@ -203,10 +205,15 @@ class _Modes:
         return None
 
     def upstream(self, loaded, precision: str, compiled: bool) -> Callable[[RowInputs, CfmRow], torch.Tensor]:
-        model = upstream_cfm(self.code, copy.deepcopy(loaded.model)).to(self.device, DTYPES[precision])
-        if compiled:
-            model.estimator = torch.compile(model.estimator, dynamic=False)
-        dtype = DTYPES[precision]
+        key = ("upstream", loaded.weights_sha256, precision, compiled)
+        if key not in self.models:  # one copy per weights and mode, kept across rows (compiled code too)
+            if loaded.weights_sha256 not in self.upstream_fp32:
+                self.upstream_fp32[loaded.weights_sha256] = upstream_cfm(self.code, loaded.model)
+            model = copy.deepcopy(self.upstream_fp32[loaded.weights_sha256]).to(self.device, DTYPES[precision])
+            if compiled:
+                model.estimator = torch.compile(model.estimator, dynamic=False)
+            self.models[key] = model
+        model, dtype = self.models[key], DTYPES[precision]
 
         def call(x: RowInputs, row: CfmRow) -> torch.Tensor:
             x_lens = torch.tensor([row.frames], device=self.device)
@@ -218,7 +225,10 @@ class _Modes:
     def eager(self, loaded, precision: str) -> Callable[[RowInputs, CfmRow], torch.Tensor]:
         from ..synthesis.runners import cfm_runner
 
-        runner = cfm_runner(loaded, "eager", precision, self.device)
+        key = ("eager", loaded.weights_sha256, precision, False)
+        if key not in self.models:
+            self.models[key] = cfm_runner(loaded, "eager", precision, self.device)
+        runner = self.models[key]
         return lambda x, row: runner(x.mu, x.prompt, row.steps, x.noise)
 
     def torch_fast(self, loaded, mode: str):
