@@ -2,17 +2,17 @@
 (equal to eager fp32), TensorRT refused in one line where it cannot run, runners safe to share between threads, and
 a stage built from the state dicts GPT-SoVITS holds in memory equal to the stage opened from the same file.
 
-Reduced-width CFM (SYN_DIT) and vocoders (tests/fixtures/v3_small) keep exports and checks to seconds; the front end
-is full size (its width is fixed by the CFM's 512-wide input)."""
+A reduced-width CFM (SYN_DIT) and vocoders (tests/fixtures/v4_small, v3_small) keep exports and checks to about a
+minute; the front end is full size (its width is fixed by the CFM's 512-wide input)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
 import torch
@@ -25,7 +25,9 @@ from gsv_trt.models.mel import shipped_speech
 from gsv_trt.models.sovits.frontend_loader import random_frontend
 from gsv_trt.models.sovits.reference_audio import load_reference
 from gsv_trt.models.vocoder import load_vocoder
-from gsv_trt.models.vocoder.config import BigVGANConfig
+from gsv_trt.models.vocoder.checkpoint import read_checkpoint, unwrap_state_dict
+from gsv_trt.models.vocoder.config import BigVGANConfig, GeneratorConfig
+from gsv_trt.models.vocoder.loader import vocoder_from_state_dict
 from gsv_trt.synthesis import EngineOptions, Segment, SynthesisStage, cfm_runner, resolve_runtime, vocoder_runner
 from gsv_trt.synthesis.loader import open_stage, stage_from_state_dicts
 
@@ -47,10 +49,23 @@ def clip(tmp_path_factory) -> Path:
 
 
 @lru_cache(maxsize=None)
-def parts(version: str):
-    """Random full-size front end, random reduced CFM, the shipped reduced v3 vocoder."""
-    return (random_frontend(version).model, load_cfm(version, "random", config=SYN_DIT),
-            load_vocoder("v3", FIXTURES / "v3_small"))
+def parts():
+    """v4: random full-size front end, random reduced CFM, the shipped reduced vocoder (tests/fixtures/v4_small)."""
+    width = json.loads((FIXTURES / "v4_small" / "config.json").read_text())["upsample_initial_channel"]
+    path = FIXTURES / "v4_small" / "vocoder.pth"
+    vocoder = vocoder_from_state_dict("v4", unwrap_state_dict(read_checkpoint(path), path, "v4"), str(path),
+                                      GeneratorConfig(upsample_initial_channel=width))
+    return random_frontend("v4").model, load_cfm("v4", "random", config=SYN_DIT), vocoder
+
+
+@pytest.fixture(scope="module")
+def onnx_stage(tmp_path_factory):
+    """The stage on ONNX-Runtime fp32, its graphs exported and checked into a fresh folder (once per module)."""
+    frontend, cfm, vocoder = parts()
+    engines = EngineOptions(out_dir=tmp_path_factory.mktemp("engines"))
+    stage = SynthesisStage("v4", frontend, cfm_runner(cfm, "onnxruntime", "fp32", CPU, engines),
+                           vocoder_runner(vocoder, "onnxruntime", "fp32", CPU, engines))
+    return stage, engines
 
 
 def run(stage: SynthesisStage, clip: Path, path: str = "batched", seed: int = 7) -> torch.Tensor:
@@ -59,34 +74,32 @@ def run(stage: SynthesisStage, clip: Path, path: str = "batched", seed: int = 7)
     return torch.cat(audio)
 
 
-def test_onnxruntime_stage_equals_eager_fp32_and_reuses_its_files(tmp_path, clip, capsys):
-    frontend, cfm, vocoder = parts("v3")
-    eager = SynthesisStage("v3", frontend, cfm_runner(cfm, "eager", "fp32", CPU),
+def test_onnxruntime_stage_equals_eager_fp32(onnx_stage, clip):
+    frontend, cfm, vocoder = parts()
+    ort, engines = onnx_stage
+    eager = SynthesisStage("v4", frontend, cfm_runner(cfm, "eager", "fp32", CPU),
                            vocoder_runner(vocoder, "eager", "fp32", CPU))
-    engines = EngineOptions(out_dir=tmp_path)
-    ort = SynthesisStage("v3", frontend, cfm_runner(cfm, "onnxruntime", "fp32", CPU, engines),
-                         vocoder_runner(vocoder, "onnxruntime", "fp32", CPU, engines))
     assert ort.cfm.info.name == ort.vocoder.info.name == "onnxruntime"
-    key = vocoder.weights_sha256[:12]
-    assert sorted(p.name for p in tmp_path.glob("*.onnx")) == [
-        "gpt-sovits-v3-cfm-condition-fp32-random.onnx", "gpt-sovits-v3-cfm-step-fp32-random.onnx",
-        f"gpt-sovits-v3-vocoder-fp32-{key}.onnx"]
-    assert "PASSED" in capsys.readouterr().err  # checked against PyTorch before use
+    assert sorted(p.name for p in engines.out_dir.glob("*.onnx")) == [
+        "gpt-sovits-v4-cfm-condition-fp32-random.onnx", "gpt-sovits-v4-cfm-step-fp32-random.onnx",
+        f"gpt-sovits-v4-vocoder-fp32-{vocoder.weights_sha256[:12]}.onnx"]
     want, got = run(eager, clip), run(ort, clip)
     assert got.shape == want.shape and float(want.abs().max()) > 0.01
     assert float((got - want).abs().max()) <= 1e-4  # ONNX-Runtime fp32 vs PyTorch fp32, 4 Euler steps + vocoder
 
-    cfm_runner(cfm, "onnxruntime", "fp32", CPU, engines)  # the second stage reuses the checked graphs
-    assert "reusing exported" in capsys.readouterr().err
+
+def test_a_second_stage_reuses_the_checked_graphs(onnx_stage, capsys):
+    _, engines = onnx_stage
+    cfm_runner(parts()[1], "onnxruntime", "fp32", CPU, engines)
+    assert "reusing exported gpt-sovits-v4-cfm-condition-fp32-random.onnx" in capsys.readouterr().err
 
 
-def test_onnx_files_of_other_weights_are_replaced_only_with_force(tmp_path):
-    _, cfm, _ = parts("v3")
-    cfm_runner(cfm, "onnxruntime", "fp32", CPU, EngineOptions(out_dir=tmp_path))
-    other = load_cfm("v3", "random", config=SYN_DIT)
+def test_onnx_files_of_other_weights_are_replaced_only_with_force(onnx_stage, tmp_path):
+    _, engines = onnx_stage
+    other = load_cfm("v4", "random", config=SYN_DIT)
     other.is_random, other.weights, other.weights_sha256 = False, "voice.pth", "ab" * 32
-    stem = tmp_path / "gpt-sovits-v3-cfm-step-fp32-random.onnx"
-    shutil.copy(stem, tmp_path / "gpt-sovits-v3-cfm-step-fp32-abababababab.onnx")  # a file of other weights there
+    shutil.copy(engines.out_dir / "gpt-sovits-v4-cfm-step-fp32-random.onnx",  # a graph of other weights is there
+                tmp_path / "gpt-sovits-v4-cfm-step-fp32-abababababab.onnx")
     with pytest.raises(GsvTrtError, match="holds RANDOM weights, not weights voice.pth .* pass --force"):
         cfm_runner(other, "onnxruntime", "fp32", CPU, EngineOptions(out_dir=tmp_path))
 
@@ -96,7 +109,7 @@ def test_runtimes_that_cannot_run_here_are_one_line_refusals():
     with pytest.raises(GsvTrtError, match=r"^runtime tensorrt: needs a CUDA GPU \(device is cpu\)$"):
         resolve_runtime("tensorrt", CPU)
     with pytest.raises(GsvTrtError, match="runtime torch-fast: needs a CUDA GPU"):
-        cfm_runner(parts("v3")[1], "torch-fast", "fp32", CPU)
+        cfm_runner(parts()[1], "torch-fast", "fp32", CPU)
 
 
 def outputs_in_threads(call, inputs: list, rounds: int = 3) -> list:
@@ -139,7 +152,7 @@ def check_threads_see_their_own_data(cfm, vocoder, device: torch.device, rel: fl
 
 
 def test_eager_runners_shared_by_threads_give_each_its_own_output():
-    _, cfm, vocoder = parts("v3")
+    _, cfm, vocoder = parts()
     check_threads_see_their_own_data(cfm_runner(cfm, "eager", "fp32", CPU), vocoder_runner(vocoder, "eager", "fp32",
                                                                                           CPU), CPU)
 
@@ -148,7 +161,7 @@ def test_eager_runners_shared_by_threads_give_each_its_own_output():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_torch_fast_runners_shared_by_threads_give_each_its_own_output():
     # torch-fast replays CUDA graphs on static buffers: without the runner's lock two threads would mix their data
-    _, cfm, _ = parts("v4")
+    _, cfm, _ = parts()
     cuda = torch.device("cuda")
     check_threads_see_their_own_data(cfm_runner(cfm, "torch-fast", "fp16", cuda),
                                      vocoder_runner(load_vocoder("v4"), "torch-fast", "fp16", cuda), cuda, rel=1e-3)
@@ -191,11 +204,11 @@ def test_a_state_dict_that_does_not_fit_is_one_line_naming_its_source():
 
 
 def test_token_ids_are_checked_on_the_host_before_they_reach_the_device(clip):
-    frontend, cfm, vocoder = parts("v3")
-    stage = SynthesisStage("v3", frontend, cfm_runner(cfm, "eager", "fp32", CPU),
+    frontend, cfm, vocoder = parts()
+    stage = SynthesisStage("v4", frontend, cfm_runner(cfm, "eager", "fp32", CPU),
                            vocoder_runner(vocoder, "eager", "fp32", CPU))
     with pytest.raises(GsvTrtError, match=r"codes: id 1024 at index \[0, 0, 1\] is outside the codebook"):
-        stage.prompt(load_reference(clip, "v3"), torch.tensor([3, 1024]), PROMPT_PHONES)
-    prompt = stage.prompt(load_reference(clip, "v3"), PROMPT_CODES, PROMPT_PHONES)
+        stage.prompt(load_reference(clip, "v4"), torch.tensor([3, 1024]), PROMPT_PHONES)
+    prompt = stage.prompt(load_reference(clip, "v4"), PROMPT_CODES, PROMPT_PHONES)
     with pytest.raises(GsvTrtError, match=r"phones: id 900 at index \[0, 0\] is outside the symbol table"):
         stage.features(prompt, Segment(torch.tensor([1, 2]), torch.tensor([900])), 1.0)
