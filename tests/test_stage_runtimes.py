@@ -17,7 +17,10 @@ import pytest
 import soundfile as sf
 import torch
 
+from cfm_graphs import small_cfm, small_pair
 from sovits_files import s2_config, write_sovits
+from gsv_trt.build.engines import cfm_engines
+from gsv_trt.build.flavour import installed
 from gsv_trt.errors import GsvTrtError
 from gsv_trt.models.cfm import CFM, DiTConfig, load_cfm
 from gsv_trt.models.cfm.init import spread_init
@@ -30,6 +33,7 @@ from gsv_trt.models.vocoder.config import BigVGANConfig, GeneratorConfig
 from gsv_trt.models.vocoder.loader import vocoder_from_state_dict
 from gsv_trt.synthesis import EngineOptions, Segment, SynthesisStage, cfm_runner, resolve_runtime, vocoder_runner
 from gsv_trt.synthesis.loader import open_stage, stage_from_state_dicts
+from gsv_trt.synthesis.runners import recipe_for
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CPU = torch.device("cpu")
@@ -102,6 +106,19 @@ def test_onnx_files_of_other_weights_are_replaced_only_with_force(onnx_stage, tm
                 tmp_path / "gpt-sovits-v4-cfm-step-fp32-abababababab.onnx")
     with pytest.raises(GsvTrtError, match="holds RANDOM weights, not weights voice.pth .* pass --force"):
         cfm_runner(other, "onnxruntime", "fp32", CPU, EngineOptions(out_dir=tmp_path))
+
+
+@pytest.mark.skipif(isinstance(installed()["rtx"], str), reason="TensorRT-RTX not installed (pip install -e '.[rtx]')")
+def test_engine_options_size_the_engines_the_runners_build(tmp_path, capsys):
+    # what GPT-SoVITS's tensorrt_max_batch_size and tensorrt_workspace_size become: TensorRT-RTX builds ahead of time
+    for path in small_pair("fp16"):  # the reduced CFM's graphs, shared with the engine tests
+        shutil.copy(path, tmp_path / path.name)
+    options = EngineOptions(out_dir=tmp_path, workspace_bytes=1 << 30, max_batch=3)
+    (_, condition), (step, sidecar) = cfm_engines(small_cfm(), options.out_dir, recipe_for("fp16", CPU, options))
+    assert step.name == "gpt-sovits-v4-cfm-step-fp16-random.plan"
+    assert [p["batch"] for p in sidecar["profiles"]] == [[1, 1, 1], [2, 3, 3]]
+    assert sidecar["options"]["workspace_bytes"] == condition["options"]["workspace_bytes"] == 1 << 30
+    assert "reusing exported" in capsys.readouterr().err
 
 
 def test_runtimes_that_cannot_run_here_are_one_line_refusals():

@@ -113,7 +113,8 @@ class Locked:
             return self._call(*args)
 
 
-def _recipe(precision: str, device: torch.device, engines: EngineOptions) -> "Recipe":
+def recipe_for(precision: str, device: torch.device, engines: EngineOptions) -> "Recipe":
+    """How the runners make missing files: ``engines``' sizes, the default profiles, checked graphs."""
     from ..build.engines import Recipe, sized
 
     return Recipe(precision, sized(engines.workspace_bytes, engines.max_batch), force=engines.force,
@@ -146,7 +147,7 @@ def cfm_runner(loaded: "LoadedCFM", runtime: str, precision: str, device: torch.
     from ..build import engines as files
 
     engines = engines or EngineOptions()
-    recipe = _recipe(precision, device, engines)
+    recipe = recipe_for(precision, device, engines)
     if runtime == "tensorrt":
         from ..build.profiles import DEFAULT_MAX_BATCH
         from ..runtime.cfm.trt_engine import TensorRTCFM
@@ -189,7 +190,7 @@ def vocoder_runner(loaded: "LoadedVocoder", runtime: str, precision: str, device
     from ..build import engines as files
 
     engines = engines or EngineOptions()
-    recipe = _recipe(precision, device, engines)
+    recipe = recipe_for(precision, device, engines)
     if runtime == "tensorrt":
         from ..runtime.vocoder.trt_engine import TensorRTVocoder
 
