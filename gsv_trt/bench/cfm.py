@@ -327,7 +327,8 @@ def run_cfm_bench(opts: CfmBenchOptions, say: Callable[[str], None] = print) -> 
               f"timing: {'CUDA events' if cuda else 'perf_counter (CPU)'}; {repeats} timed calls for torch-fast, "
               f"{upstream_repeats} for the eager modes (upstream's and ours), after one first call timed apart",
               "gate: SNR / L1 of the mel (prompt frames excluded) vs the reference; pass = no worse than upstream "
-              "eager fp16 (is_half) in this run; speed verdict only where p5-p95 ranges do not overlap"]
+              "eager fp16 (is_half) in this run; x vs upstream fp16 = its p50 / this p50; speed verdict only where "
+              "p5-p95 ranges do not overlap"]
     if any(r.get("random_weights") for r in results):
         header.append("RANDOM weights: speed is representative; quality is that of an untrained model")
     return {"title": "gsv-trt bench --stage cfm", "header": header, "rows": results, "columns": COLUMNS}

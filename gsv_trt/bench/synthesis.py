@@ -303,7 +303,7 @@ def run_synthesis_bench(opts: SynthesisBenchOptions, say: Callable[[str], None] 
               f"timing: {'CUDA events' if env.has_gpu else 'perf_counter (CPU)'} per call, prompt front end "
               f"included; {repeats} timed calls for ours, {upstream_repeats} for upstream's, after one first call "
               "timed apart; first audio: wall clock until the first piece is synced",
-              "x vs upstream: ours against upstream's same path (stream against upstream's sequential, which "
+              "x vs upstream (its p50 / ours): ours against upstream's same path (stream against upstream's sequential, which "
               f"cannot stream); speed verdict only where p5-p95 ranges do not overlap (at least {MIN_CALLS} calls)",
               "parts: front end / CFM / vocoder / crossfade of one more call (SynthesisStage.measure())"]
     if any(r["random_weights"] for r in results):
