@@ -33,7 +33,7 @@ from gsv_trt.models.vocoder.config import BigVGANConfig, GeneratorConfig
 from gsv_trt.models.vocoder.loader import vocoder_from_state_dict
 from gsv_trt.synthesis import EngineOptions, Segment, SynthesisStage, cfm_runner, resolve_runtime, vocoder_runner
 from gsv_trt.synthesis.loader import open_stage, stage_from_state_dicts
-from gsv_trt.synthesis.runners import recipe_for
+from gsv_trt.synthesis.runners import recipe_for, tensorrt_problem
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CPU = torch.device("cpu")
@@ -182,6 +182,25 @@ def test_torch_fast_runners_shared_by_threads_give_each_its_own_output():
     cuda = torch.device("cuda")
     check_threads_see_their_own_data(cfm_runner(cfm, "torch-fast", "fp16", cuda),
                                      vocoder_runner(load_vocoder("v4"), "torch-fast", "fp16", cuda), cuda, rel=1e-3)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_tensorrt_stage_equals_eager_fp32_on_the_gpu(tmp_path, clip):
+    cuda = torch.device("cuda")
+    problem = tensorrt_problem(cuda)
+    if problem:
+        pytest.skip(f"runtime tensorrt: {problem}")
+    frontend, cfm, vocoder = parts()
+    engines = EngineOptions(out_dir=tmp_path, max_batch=4)
+    trt = SynthesisStage("v4", frontend, cfm_runner(cfm, "tensorrt", "fp32", cuda, engines),
+                         vocoder_runner(vocoder, "tensorrt", "fp32", cuda, engines), cuda)
+    assert trt.cfm.info.name.startswith("tensorrt") and trt.vocoder.info.name.startswith("tensorrt")
+    eager = SynthesisStage("v4", frontend, cfm_runner(cfm, "eager", "fp32", cuda),
+                           vocoder_runner(vocoder, "eager", "fp32", cuda), cuda)
+    for path in ("sequential", "batched"):
+        want, got = run(eager, clip, path).cpu(), run(trt, clip, path).cpu()
+        assert float((got - want).abs().max()) <= 1e-3 * float(want.abs().max())  # fp32 engines, TF32 off
 
 
 def sovits_state(version: str) -> dict[str, torch.Tensor]:
