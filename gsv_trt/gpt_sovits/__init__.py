@@ -7,6 +7,15 @@ of its tts_infer.yaml says (config.py); ``gsv-trt gpt-sovits api_v2`` starts ups
 """
 
 from .config import OverlayConfig, read_overlay_config
-from .hook import Overlay, accelerate
 
 __all__ = ["Overlay", "OverlayConfig", "accelerate", "read_overlay_config"]
+
+
+def __getattr__(name: str):
+    """``accelerate`` and ``Overlay`` load torch and the synthesis stage: only when asked for (the launcher's
+    argument errors and the config reader stay quick)."""
+    if name in ("accelerate", "Overlay"):
+        from . import hook
+
+        return getattr(hook, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

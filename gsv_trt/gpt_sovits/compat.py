@@ -13,6 +13,7 @@ import inspect
 import io
 import textwrap
 import tokenize
+from collections.abc import Iterator
 
 # GPT-SoVITS 48b1a01 (2026-08-18), GPT_SoVITS/TTS_infer_pack/TTS.py
 FINGERPRINTS = {
@@ -37,9 +38,33 @@ ATTRIBUTES = ("configs", "prompt_cache", "vocoder_configs", "precision", "vits_m
 def fingerprint(function) -> str:
     """SHA-256 (first 16 hex digits) of a function's tokens, without comments, blank lines or spacing."""
     source = textwrap.dedent(inspect.getsource(function))
-    kept = [tok.string for tok in tokenize.generate_tokens(io.StringIO(source).readline)
-            if tok.type not in (tokenize.COMMENT, tokenize.NL)]
-    return hashlib.sha256("\x00".join(kept).encode()).hexdigest()[:16]
+    return hashlib.sha256("\x00".join(_tokens(source)).encode()).hexdigest()[:16]
+
+
+def _tokens(source: str) -> Iterator[str]:
+    """Token strings without comments or blank lines; an f-string is one token, its source text, on every Python
+    (3.12 splits f-strings into parts, earlier versions give one STRING token)."""
+    lines = source.splitlines(keepends=True)
+    f_start, f_end = getattr(tokenize, "FSTRING_START", None), getattr(tokenize, "FSTRING_END", None)
+    depth, begin = 0, (0, 0)
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == f_start:
+            begin = tok.start if depth == 0 else begin
+            depth += 1
+        elif depth:
+            if tok.type == f_end:
+                depth -= 1
+                if depth == 0:
+                    yield _text(lines, begin, tok.end)
+        elif tok.type not in (tokenize.COMMENT, tokenize.NL):
+            yield tok.string
+
+
+def _text(lines: list[str], start: tuple[int, int], end: tuple[int, int]) -> str:
+    (r0, c0), (r1, c1) = start, end
+    if r0 == r1:
+        return lines[r0 - 1][c0:c1]
+    return lines[r0 - 1][c0:] + "".join(lines[r0:r1 - 1]) + lines[r1 - 1][:c1]
 
 
 def upstream_problem(tts: object) -> str | None:

@@ -180,7 +180,7 @@ class Overlay:
             tts.vits_model.cfm.cpu()
             tts.vits_model.cfm = cfm
             self.cfm, self._swapped = cfm, True
-            say(f"{version} CFM -> {_describe(cfm.runner)}; {loaded.provenance}")
+            say(f"{version} CFM -> {_describe(cfm.runner)}")
         frontend = build_frontend(version, state, tts.configs.vits_weights_path)
         vocoder = tts.vocoder.runner if isinstance(tts.vocoder, AcceleratedVocoder) else StockVocoder(tts)
         self.stage = SynthesisStage(version, frontend, self.cfm.runner, vocoder, device)
@@ -220,9 +220,10 @@ class Overlay:
 
     def _run(self, inputs: dict) -> Iterator[tuple[int, np.ndarray]]:
         streaming = self._streams(inputs)
+        whole = not (inputs.get("streaming_mode", False) or inputs.get("return_fragment", False))
         if streaming:
             inputs = {**inputs, "streaming_mode": False, "return_fragment": True}  # upstream's own fallback, said
-        return self.line.run(lambda: self.stock["run"](inputs), streaming, context=inputs)
+        return self.line.run(lambda: self.stock["run"](inputs), streaming, context=inputs, whole=whole)
 
     def _streams(self, inputs: dict) -> bool:
         wants = bool(inputs.get("streaming_mode", False) or inputs.get("return_fragment", False))
