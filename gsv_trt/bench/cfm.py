@@ -35,7 +35,7 @@ import torch
 from ..errors import GsvTrtError
 from ..models.cfm.config import CFM_SHAPES, FULL_DIT, DiTConfig
 from .environment import Environment, detect
-from .stage_rows import against_baseline, failed, machine, measure, skipped
+from .stage_rows import against_baseline, failed, machine, measure, progress_line, skipped
 from .upstream_code import UpstreamCode, load_upstream, upstream_cfm
 
 MODES = ("upstream-fp16", "upstream-fp32", "upstream-compile-bf16", "eager-fp32", "eager-fp16", "torch-fast-fp16",
@@ -313,6 +313,7 @@ def run_cfm_bench(opts: CfmBenchOptions, say: Callable[[str], None] = print) -> 
                         "reference": x.reference_is} | where
                 results.append(_run_mode(modes, mode, loaded, row, x, base, cuda,
                                          repeats if mode.startswith("torch-fast") else upstream_repeats, say))
+                say(progress_line(results[-1]))
             del x
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32

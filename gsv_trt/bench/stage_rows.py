@@ -53,6 +53,14 @@ def measure(call: Callable[[], object], repeats: int, cuda: bool) -> tuple[objec
                  "calls": spread.n, "samples_ms": timing["samples_ms"], "timing": timing["method"]}
 
 
+def progress_line(result: dict) -> str:
+    """The row's time as soon as it is measured, so a run stopped at a time limit still shows what it measured."""
+    if result.get("status") != "ran":
+        return f"  {result.get('status')}: {result.get('reason', '')}"
+    return f"  p50 {result['p50_ms']:.2f} ms (p5-p95 {result['p5_ms']:.2f}-{result['p95_ms']:.2f}), " \
+           f"first call {result['first_call_s']} s"
+
+
 def skipped(row: dict, why: str) -> dict:
     return row | {"status": "skipped", "reason": why}
 

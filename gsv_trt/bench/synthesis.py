@@ -31,7 +31,7 @@ import torch
 
 from ..errors import GsvTrtError
 from .environment import Environment, detect
-from .stage_rows import against_baseline, failed, machine, measure, skipped
+from .stage_rows import against_baseline, failed, machine, measure, progress_line, skipped
 from .upstream_code import (VOCODER_CONFIGS, UpstreamCode, load_upstream, tts_methods, tts_object, upstream_cfm,
                             upstream_synthesizer, upstream_vocoder)
 
@@ -288,6 +288,7 @@ def run_synthesis_bench(opts: SynthesisBenchOptions, say: Callable[[str], None] 
                             "random_weights": random} | where
                     results.append(_run_mode(mode, ours, upstream, why, row, x, base, device,
                                              upstream_repeats if mode.startswith("upstream") else repeats, say))
+                    say(progress_line(results[-1]))
             del ours, upstream
             gc.collect()
     finally:
