@@ -216,6 +216,8 @@ class Overlay:
             if self._swapped:  # the runtimes live on the old device: rebuild them from the files on the new one
                 self.stage = self.cfm = None
                 self._swapped = False
+                if isinstance(self.tts.vocoder, AcceleratedVocoder):
+                    self.stock["init_vocoder"](self.version)  # upstream's own again, loaded onto the new device
                 self._init_vits_weights(self.tts.configs.vits_weights_path)
 
     def _run(self, inputs: dict) -> Iterator[tuple[int, np.ndarray]]:
