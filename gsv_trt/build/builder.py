@@ -50,6 +50,21 @@ class GpuTarget(Protocol):
     @property
     def cc(self) -> str: ...  # "8.6"
 
+    def describe(self) -> str: ...
+
+
+def cannot_run_note(sidecar: dict, gpu: GpuTarget | None) -> str | None:
+    """A note when an engine (its sidecar) is not for ``gpu``, the GPU here; None when it is or there is none."""
+    from .flavour import RTX_RUNS_ON
+
+    targets = sidecar["targets"]["compute_capabilities"]
+    if gpu is None or gpu.cc in targets:
+        return None
+    why = ("TensorRT-RTX does not run on it" if gpu.cc not in RTX_RUNS_ON
+           else f"rebuild with --target-cc {gpu.cc} to run it here")
+    return f"note: this engine is for compute capability {', '.join(targets)}; this GPU ({gpu.describe()}) " \
+           f"cannot run it ({why})"
+
 
 @dataclass
 class BuildPlan:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from ..errors import GsvTrtError
-from .builder import BuildOptions
+from .builder import BuildOptions, GpuTarget
 from .profiles import DEFAULT_MAX_BATCH, Profile, cfm_profiles, make_profiles
 
 if TYPE_CHECKING:
@@ -59,7 +59,8 @@ def default_sized_profiles(component: str, version: str, max_batch: int) -> list
 @dataclass(frozen=True)
 class Recipe:
     """Everything besides the weights that decides the files: precision, fp32 islands, whether the graphs are
-    checked, and how engines are built (``options_for``; ``device``: the GPU index, when there is one)."""
+    checked, and how engines are built (``options_for``; ``gpu``: the GPU here, None on a machine without one;
+    the caller asks the runtime for it, as the build stage does not import the runtime)."""
 
     precision: str
     options_for: OptionsFor = field(default_factory=sized)
@@ -67,7 +68,7 @@ class Recipe:
     check: bool = True
     vocoder_islands: bool = True  # SnakeBeta and the output conv kept fp32 below fp32
     cfm_islands: tuple[str, ...] | None = None  # None: the precision's default
-    device: int = 0
+    gpu: GpuTarget | None = None
     verbose: bool = False
     log: Callable[[str], None] = say
 
@@ -171,23 +172,17 @@ def cfm_onnx(loaded: "LoadedCFM", out_dir: str | Path, recipe: Recipe) -> tuple[
 def engine_of(onnx: Path, recipe: Recipe) -> tuple[Path, dict]:
     """Build (or reuse) the engine beside ``onnx``; warn when the result cannot run on this GPU. (plan, sidecar)."""
     from ..export.metadata import ANY, model_version, read_metadata
-    from ..runtime.cuda import gpu_info
-    from .builder import ensure_engine
-    from .flavour import RTX_RUNS_ON
+    from .builder import cannot_run_note, ensure_engine
     from .progress import BuildConsole
 
     plan = onnx.with_suffix(".plan")
     meta = read_metadata(onnx, ANY)
     options = recipe.options_for(meta["component"], model_version(meta), plan)
-    gpu = gpu_info(recipe.device)
     console = BuildConsole(verbose=recipe.verbose)
-    sidecar, _ = ensure_engine(onnx, plan, options, gpu, console, force=recipe.force)
-    targets = sidecar["targets"]["compute_capabilities"]
-    if gpu is not None and gpu.cc not in targets:
-        why = ("TensorRT-RTX does not run on it" if gpu.cc not in RTX_RUNS_ON
-               else f"rebuild with --target-cc {gpu.cc} to run it here")
-        console.say(f"note: this engine is for compute capability {', '.join(targets)}; this GPU "
-                    f"({gpu.describe()}) cannot run it ({why})")
+    sidecar, _ = ensure_engine(onnx, plan, options, recipe.gpu, console, force=recipe.force)
+    note = cannot_run_note(sidecar, recipe.gpu)
+    if note:
+        console.say(note)
     return plan, sidecar
 
 

@@ -105,8 +105,7 @@ def check_build_options(args: argparse.Namespace, plan: Path, component: str, ve
 
 def build_from_args(args: argparse.Namespace, onnx: Path, plan: Path) -> dict:
     """Build (or reuse) ``plan`` from ``onnx`` as the options say; warn when the result cannot run on this GPU."""
-    from ..build.builder import ensure_engine
-    from ..build.flavour import RTX_RUNS_ON
+    from ..build.builder import cannot_run_note, ensure_engine
     from ..build.progress import BuildConsole
     from ..export.metadata import ANY, model_version, read_metadata
 
@@ -114,12 +113,9 @@ def build_from_args(args: argparse.Namespace, onnx: Path, plan: Path) -> dict:
     options, gpu = check_build_options(args, plan, meta["component"], model_version(meta))
     console = BuildConsole(verbose=args.verbose)
     sidecar, _ = ensure_engine(onnx, plan, options, gpu, console, force=args.force)
-    targets = sidecar["targets"]["compute_capabilities"]
-    if gpu is not None and gpu.cc not in targets:
-        why = ("TensorRT-RTX does not run on it" if gpu.cc not in RTX_RUNS_ON
-               else f"rebuild with --target-cc {gpu.cc} to run it here")
-        console.say(f"note: this engine is for compute capability {', '.join(targets)}; this GPU "
-                    f"({gpu.describe()}) cannot run it ({why})")
+    note = cannot_run_note(sidecar, gpu)
+    if note:
+        console.say(note)
     return sidecar
 
 

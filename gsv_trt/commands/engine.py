@@ -33,12 +33,13 @@ def cfm_islands(args: argparse.Namespace) -> tuple[str, ...]:
 def recipe_from_args(args: argparse.Namespace, islands: tuple[str, ...] | None = None):
     """The build.engines Recipe the options describe (every build option of ``gsv-trt build``)."""
     from ..build.engines import Recipe
+    from ..runtime.cuda import gpu_info
 
     def options_for(component: str, version: str, plan: Path):
         return options_from_args(args, plan, component, version)
 
     return Recipe(args.precision, options_for, force=args.force, check=not args.no_check,
-                  vocoder_islands=args.fp32_islands, cfm_islands=islands, device=args.device, verbose=args.verbose)
+                  vocoder_islands=args.fp32_islands, cfm_islands=islands, gpu=gpu_info(args.device), verbose=args.verbose)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -117,8 +117,12 @@ def recipe_for(precision: str, device: torch.device, engines: EngineOptions) -> 
     """How the runners make missing files: ``engines``' sizes, the default profiles, checked graphs."""
     from ..build.engines import Recipe, sized
 
-    return Recipe(precision, sized(engines.workspace_bytes, engines.max_batch), force=engines.force,
-                  device=device.index or 0)
+    gpu = None
+    if device.type == "cuda":
+        from ..runtime.cuda import gpu_info
+
+        gpu = gpu_info(device.index or 0)
+    return Recipe(precision, sized(engines.workspace_bytes, engines.max_batch), force=engines.force, gpu=gpu)
 
 
 def cfm_runner(loaded: "LoadedCFM", runtime: str, precision: str, device: torch.device,
