@@ -257,8 +257,10 @@ class Overlay:
     def _current_prompt(self):
         """The stage's prompt for the reference and prompt text in ``tts.prompt_cache``, prepared once per change."""
         cache = self.tts.prompt_cache
-        key = (id(cache["raw_audio"]), cache["raw_sr"], id(cache["prompt_semantic"]), tuple(cache["phones"]))
-        if key != self._prompt_key:
+        # the tensors themselves, not their ids: the key holds them, so a new reference's tensor cannot reuse an id
+        key = (cache["raw_audio"], cache["raw_sr"], cache["prompt_semantic"], tuple(cache["phones"]))
+        if self._prompt_key is None or any(a is not b if isinstance(a, torch.Tensor) else a != b
+                                           for a, b in zip(key, self._prompt_key)):
             audio = ReferenceAudio(cache["raw_audio"].detach().float().cpu(), int(cache["raw_sr"]),
                                    str(cache.get("ref_audio_path") or "the reference audio"))
             reference = prepare_reference(audio, self.version)
