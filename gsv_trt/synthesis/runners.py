@@ -125,6 +125,11 @@ def recipe_for(precision: str, device: torch.device, engines: EngineOptions) -> 
     return Recipe(precision, sized(engines.workspace_bytes, engines.max_batch), force=engines.force, gpu=gpu)
 
 
+def _compile_cache(engines: EngineOptions | None) -> Path:
+    """torch-fast's compiled code lives beside the engines (runtime/compile_cache.py)."""
+    return (engines or EngineOptions()).out_dir / "torch-fast-cache"
+
+
 def cfm_runner(loaded: "LoadedCFM", runtime: str, precision: str, device: torch.device,
                engines: EngineOptions | None = None) -> CFMRunner:
     """The CFM of ``loaded`` on ``runtime`` ("auto": the fastest here) in ``precision``; float32 in and out."""
@@ -133,7 +138,8 @@ def cfm_runner(loaded: "LoadedCFM", runtime: str, precision: str, device: torch.
     if runtime == "torch-fast":
         from ..runtime.cfm.torch_fast import FastOptions, TorchFastCFM
 
-        fast = TorchFastCFM(loaded.model.estimator, FastOptions(precision=precision), device, loaded.provenance)
+        fast = TorchFastCFM(loaded.model.estimator, FastOptions(precision=precision), device, loaded.provenance,
+                            cache_dir=_compile_cache(engines))
         return Locked(fast.inference, fast.info, fast)  # inference returns a fresh tensor, not its static buffer
     from ..runtime.cfm import euler
 
@@ -177,14 +183,16 @@ def cfm_runner(loaded: "LoadedCFM", runtime: str, precision: str, device: torch.
 
 
 def vocoder_runner(loaded: "LoadedVocoder", runtime: str, precision: str, device: torch.device,
-                   engines: EngineOptions | None = None) -> VocoderRunner:
-    """The vocoder of ``loaded`` on ``runtime`` ("auto": the fastest here) in ``precision``; float32 in and out."""
+                   engines: EngineOptions | None = None, compile: str = "default") -> VocoderRunner:
+    """The vocoder of ``loaded`` on ``runtime`` ("auto": the fastest here) in ``precision``; float32 in and out.
+    ``compile``: torch-fast's torch.compile mode; "none" keeps its hand-fused path, about 1 ms slower a call and
+    without the 16-19 s first use of each length bucket (docs/torch-fast.md)."""
     device = torch.device(device)
     runtime = resolve_runtime(runtime, device)
     if runtime == "torch-fast":
         from ..runtime.vocoder.torch_fast import TorchFastVocoder
 
-        fast = TorchFastVocoder(loaded, precision, device)
+        fast = TorchFastVocoder(loaded, precision, device, use_compile=compile, cache_dir=_compile_cache(engines))
         return Locked(fast.forward_tensor, fast.info, fast)  # forward_tensor copies out of the graph's buffer
     if runtime == "eager":
         from ..runtime.vocoder.torch_eager import TorchEagerVocoder
