@@ -53,12 +53,18 @@ def measure(call: Callable[[], object], repeats: int, cuda: bool) -> tuple[objec
                  "calls": spread.n, "samples_ms": timing["samples_ms"], "timing": timing["method"]}
 
 
+PART_KEYS = ("front_end", "cfm", "vocoder", "crossfade")  # the synthesis stage's per-part breakdown
+
+
 def progress_line(result: dict) -> str:
     """The row's time as soon as it is measured, so a run stopped at a time limit still shows what it measured."""
     if result.get("status") != "ran":
         return f"  {result.get('status')}: {result.get('reason', '')}"
+    parts = ", ".join(f"{k[:-3].replace('_', ' ')} {v:.1f}" for k, v in result.items()
+                      if k.endswith("_ms") and k[:-3] in PART_KEYS)
+    first = f", first audio {result['first_audio_p50_ms']:.1f} ms" if "first_audio_p50_ms" in result else ""
     return f"  p50 {result['p50_ms']:.2f} ms (p5-p95 {result['p5_ms']:.2f}-{result['p95_ms']:.2f}), " \
-           f"first call {result['first_call_s']} s"
+           f"first call {result['first_call_s']} s" + (f"; parts ms: {parts}" if parts else "") + first
 
 
 def skipped(row: dict, why: str) -> dict:

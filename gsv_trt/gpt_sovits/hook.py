@@ -160,10 +160,7 @@ class Overlay:
         parts = self.config.parts
         if "vocoder" in parts and not isinstance(tts.vocoder, AcceleratedVocoder):
             loaded = vocoder_from_state_dict(version, tts.vocoder.state_dict(), f"{version} vocoder {source}")
-            # a server meets new lengths at any time: torch-fast's hand-fused path captures a new length bucket in
-            # under 0.1 s, where its torch.compile mode stalls 16-19 s for about 1 ms less a call (docs/torch-fast.md)
-            runner = vocoder_runner(loaded, self.config.runtime, self.precision, device, self._engines(),
-                                    compile="none")
+            runner = vocoder_runner(loaded, self.config.runtime, self.precision, device, self._engines())
             tts.vocoder.cpu()
             tts.vocoder = AcceleratedVocoder(runner, version)
             self._swapped = True

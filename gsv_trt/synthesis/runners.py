@@ -183,10 +183,12 @@ def cfm_runner(loaded: "LoadedCFM", runtime: str, precision: str, device: torch.
 
 
 def vocoder_runner(loaded: "LoadedVocoder", runtime: str, precision: str, device: torch.device,
-                   engines: EngineOptions | None = None, compile: str = "default") -> VocoderRunner:
+                   engines: EngineOptions | None = None, compile: str = "none") -> VocoderRunner:
     """The vocoder of ``loaded`` on ``runtime`` ("auto": the fastest here) in ``precision``; float32 in and out.
-    ``compile``: torch-fast's torch.compile mode; "none" keeps its hand-fused path, about 1 ms slower a call and
-    without the 16-19 s first use of each length bucket (docs/torch-fast.md)."""
+    ``compile``: torch-fast's torch.compile mode. The stage meets new lengths at any time (segments, stream pieces),
+    so it keeps the hand-fused path ("none"): a new length bucket is captured in under 0.1 s, where torch.compile
+    stalls 16-19 s on each (45-90 s in a first synthesis call on the H200) for about 1 ms less a call
+    (docs/torch-fast.md)."""
     device = torch.device(device)
     runtime = resolve_runtime(runtime, device)
     if runtime == "torch-fast":
