@@ -6,7 +6,8 @@ measured over HTTP with httpx, per GPT-SoVITS version and CFM step count, first 
 
 - request latency of api_v2's default request (``parallel_infer`` on, cut5) over ``--requests`` requests, after
   ``--warmup`` requests (the first one's latency is reported as ``first_request_s``: compilation, autotuning);
-- time to first audio with ``streaming_mode`` 1: the first body bytes after the 44-byte WAV header;
+- time to first audio with ``streaming_mode`` 1: the first body bytes after the 44-byte WAV header (after one
+  untimed streaming request when ``--warmup`` is on: a stream's first use captures its own shapes);
 - requests per second with ``--clients`` clients sending ``--concurrent-requests`` requests in all;
 - peak GPU memory (torch's allocator, and the device's used memory at the end of the row);
 - the share of each part of the latency: the text front end (``text_preprocessor``), text-to-semantic (the T2S
@@ -250,6 +251,8 @@ def measure_row(args, client, url: str, tts, timer: PartTimer, body: dict) -> di
         latencies.append(latency)
         produced.append(seconds)
     parts = timer.reset()
+    if args.stream_requests and args.warmup:  # streaming meets its own shapes (short first pieces): warm them too
+        stream_once(client, body)
     streams = [stream_once(client, body) for _ in range(args.stream_requests)]
     rps = concurrent(url, body, args.clients, args.concurrent_requests) if args.concurrent_requests else None
     timer.reset()
