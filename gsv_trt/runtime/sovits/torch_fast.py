@@ -1,0 +1,189 @@
+"""torch-fast SoVITS front end: ``decode_encp`` as one CUDA graph replay per call instead of ~800 eager launches.
+
+Token and phone counts vary per request, so graphs are captured per length bucket (buckets.py), not per exact
+length: inputs are padded to the bucket and masked (masked.py says why that is exact) and the output is cut back.
+One graph per (token bucket, phone bucket) for the features and one per spectrogram bucket for the style vector
+``ge`` (a prompt call replays both, a segment call, given ``ge``, only the first). A bucket is captured on first use;
+an LRU keeps the newest ``max_graphs``. Eager fallbacks, same numbers as the plain model: speed != 1 (the linear
+speed resampling is not exact under padding), batch > 1, and inputs beyond the largest bucket. fp32 throughout,
+as the eager front end (the CFM takes its output), and true fp32: cuDNN's TF32 is off inside (it would round the
+convs' inputs to 10 bits). Without CUDA graphs (CPU, or ``graphs=False``) the same padded
+computation runs eagerly. Thread-safe: calls share the static buffers, so they run one at a time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ...errors import GsvTrtError
+from ...models.sovits.frontend import SovitsFrontEnd, feature_frames, valid_feature_frames
+from ...models.sovits.validate import check_speed
+from ..base import RuntimeInfo
+from . import masked
+from .buckets import PHONE_LADDER, SPEC_LADDER, TOKEN_LADDER, bucket
+
+
+def _true_fp32():
+    """cuDNN convs without TF32 (captured kernels keep the choice made at capture)."""
+    cudnn = torch.backends.cudnn
+    return cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic,
+                       allow_tf32=False)
+
+
+class _Captured:
+    """Static inputs, a body computing the output from them, and (on CUDA) the graph that replays the body."""
+
+    def __init__(self, static: dict[str, torch.Tensor], forward: Callable[[], torch.Tensor]):
+        self.static, self.forward = static, forward
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.out: torch.Tensor | None = None
+
+    def body(self) -> torch.Tensor:
+        with _true_fp32():
+            return self.forward()
+
+    def capture(self, device: torch.device) -> None:
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(side):
+            self.body()  # warm-up: cuBLAS handles and workspaces outside the capture
+        torch.cuda.current_stream(device).wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.out = self.body()
+
+    def run(self) -> torch.Tensor:
+        if self.graph is None:
+            self.out = self.body()
+        else:
+            self.graph.replay()
+        return self.out
+
+
+class TorchFastFrontEnd(nn.Module):
+    """A ``SovitsFrontEnd`` with the interface the synthesis stage uses (``decode_encp``, ``ref_style``,
+    ``check_ids``, ``version``, ``cfg``), answering from captured graphs. ``graphs``: None = on CUDA only."""
+
+    def __init__(self, model: SovitsFrontEnd, provenance: str = "", graphs: bool | None = None,
+                 max_graphs: int = 24, token_ladder=TOKEN_LADDER, phone_ladder=PHONE_LADDER,
+                 spec_ladder=SPEC_LADDER):
+        super().__init__()
+        self.model = model.eval()
+        self.version, self.cfg, self.provenance = model.version, model.cfg, provenance
+        self.graphs, self.max_graphs = graphs, max_graphs
+        self.ladders = {"tokens": tuple(token_ladder), "phones": tuple(phone_ladder), "spec": tuple(spec_ladder)}
+        self.lock = threading.Lock()
+        self.entries: OrderedDict[tuple, _Captured] = OrderedDict()
+        self.capture_seconds: dict[tuple, float] = {}  # every capture made, by key
+        self.eager_calls = 0  # calls that fell back to the plain model
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def _graphed(self, device: torch.device) -> bool:
+        return self.graphs if self.graphs is not None else device.type == "cuda"
+
+    @property
+    def info(self) -> RuntimeInfo:
+        device = self.device
+        name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+        how = "CUDA graph per length bucket" if self._graphed(device) else "padded to length buckets, no graphs"
+        return RuntimeInfo("torch-fast", "fp32", name, f"{how}; {self.provenance}" if self.provenance else how)
+
+    def _apply(self, fn, *args, **kwargs):
+        """Moving the weights (``.to()``) invalidates captured graphs: drop them."""
+        self.entries.clear()
+        return super()._apply(fn, *args, **kwargs)
+
+    def check_ids(self, codes: torch.Tensor, phones: torch.Tensor) -> None:
+        self.model.check_ids(codes, phones)
+
+    @torch.inference_mode()
+    def ref_style(self, refer_spec: torch.Tensor) -> torch.Tensor:
+        """As ``SovitsFrontEnd.ref_style`` (a fresh tensor)."""
+        with self.lock:
+            return self._style(refer_spec).clone()
+
+    @torch.inference_mode()
+    def decode_encp(self, codes: torch.Tensor, phones: torch.Tensor, refer_spec: torch.Tensor | None,
+                    ge: torch.Tensor | None = None, speed: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """As ``SovitsFrontEnd.decode_encp``; fresh output tensors (not the graphs' buffers)."""
+        self.check_ids(codes, phones)
+        check_speed(speed)
+        tokens = bucket(codes.shape[2], self.ladders["tokens"])
+        phone_slots = bucket(phones.shape[1], self.ladders["phones"])
+        if speed != 1 or codes.shape[1] != 1 or tokens is None or phone_slots is None:
+            self.eager_calls += 1
+            return self.model.decode_encp(codes, phones, refer_spec, ge, speed)
+        if ge is None and refer_spec is None:
+            raise GsvTrtError("refer_spec: needed when no style vector ge is given")
+        with self.lock:
+            given = ge is not None
+            ge = ge if given else self._style(refer_spec)
+            fea = self._features(codes, phones, ge, tokens, phone_slots)
+            return fea, (ge if given else ge.clone())
+
+    # -- entries ---------------------------------------------------------------------------------------------------
+    def _entry(self, key: tuple, make: Callable[[], _Captured]) -> _Captured:
+        if key in self.entries:
+            self.entries.move_to_end(key)
+            return self.entries[key]
+        start = time.perf_counter()
+        entry = make()
+        device = self.device
+        if self._graphed(device):
+            entry.capture(device)
+            torch.cuda.synchronize(device)
+        self.capture_seconds[key] = time.perf_counter() - start
+        self.entries[key] = entry
+        while len(self.entries) > self.max_graphs:
+            self.entries.popitem(last=False)
+        return entry
+
+    def _features(self, codes: torch.Tensor, phones: torch.Tensor, ge: torch.Tensor, tokens: int,
+                  phone_slots: int) -> torch.Tensor:
+        def make() -> _Captured:
+            dev = self.device
+            static = {"codes": torch.zeros(codes.shape[0], 1, tokens, dtype=torch.long, device=dev),
+                      "phones": torch.zeros(1, phone_slots, dtype=torch.long, device=dev),
+                      "lengths": torch.ones(3, dtype=torch.long, device=dev),
+                      "ge": torch.zeros(1, self.cfg.gin_channels, 1, device=dev)}
+            return _Captured(static, lambda: masked.content(self.model, static["codes"], static["phones"],
+                                                            static["lengths"], static["ge"]))
+
+        entry = self._entry(("features", tokens, phone_slots), make)
+        n, p = codes.shape[2], phones.shape[1]
+        s = entry.static
+        s["codes"][:, :, :n].copy_(codes)  # the padding keeps earlier ids: masked, it changes no valid frame
+        s["phones"][:, :p].copy_(phones)
+        s["lengths"].copy_(torch.tensor([n, p, valid_feature_frames(n, self.version)]))
+        s["ge"].copy_(ge)
+        return entry.run()[:, :, : feature_frames(n, self.version)].clone()
+
+    def _style(self, refer_spec: torch.Tensor) -> torch.Tensor:
+        """ge from the static buffer of the spectrogram's bucket (valid until the next call), or eager."""
+        shape = list(refer_spec.shape)
+        if refer_spec.dim() != 3 or shape[1] != self.cfg.spec_bins or shape[2] < 1:
+            raise GsvTrtError(f"refer_spec: expected shape [B, {self.cfg.spec_bins}, T >= 1], got {shape}")
+        frames = bucket(shape[2], self.ladders["spec"])
+        if frames is None or shape[0] != 1:
+            self.eager_calls += 1
+            return self.model.ref_style(refer_spec)
+
+        def make() -> _Captured:
+            dev = self.device
+            static = {"spec": torch.zeros(1, self.cfg.style_bins, frames, device=dev),
+                      "length": torch.ones(1, dtype=torch.long, device=dev)}
+            return _Captured(static, lambda: masked.style(self.model.ref_enc, static["spec"], static["length"]))
+
+        entry = self._entry(("style", frames), make)
+        entry.static["spec"][:, :, : shape[2]].copy_(refer_spec[:, : self.cfg.style_bins])
+        entry.static["length"].copy_(torch.tensor([shape[2]]))
+        return entry.run()

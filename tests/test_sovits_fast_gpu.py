@@ -1,0 +1,84 @@
+"""The torch-fast SoVITS front end on a GPU: CUDA-graph replays of the full-size random v4 front end equal eager
+fp32 (TF32 off) within 1e-4, replay new data, serve two threads at once, capture a new bucket on first use and run
+inputs past the largest bucket eagerly."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from gsv_trt.models.sovits.frontend_loader import random_frontend
+from gsv_trt.runtime.sovits.buckets import TOKEN_LADDER
+from gsv_trt.runtime.sovits.torch_fast import TorchFastFrontEnd
+
+needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+pytestmark = [pytest.mark.gpu, needs_gpu]
+TOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def plain():
+    return random_frontend("v4").model.eval().cuda()
+
+
+@pytest.fixture(scope="module")
+def fast(plain):
+    return TorchFastFrontEnd(plain)
+
+
+def inputs(tokens: int, phones: int, spec_frames: int = 400, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randint(0, 1024, (1, 1, tokens), generator=g).cuda(),
+            torch.randint(0, 732, (1, phones), generator=g).cuda(), torch.rand(1, 1025, spec_frames, generator=g).cuda())
+
+
+def eager(plain, *args):
+    with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+        return plain.decode_encp(*args)
+
+
+def diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    assert a.shape == b.shape
+    return float((a - b).abs().max())
+
+
+def test_replays_equal_eager_fp32_and_take_new_data(plain, fast):
+    for seed, (tokens, phones, spec) in enumerate([(250, 100, 400), (230, 120, 390)]):  # buckets 256/128, 448
+        args = inputs(tokens, phones, spec, seed)
+        fea, ge = eager(plain, *args)
+        fast_fea, fast_ge = fast.decode_encp(*args)
+        assert diff(fast_ge, ge) <= TOL and diff(fast_fea, fea) <= TOL
+        seg = inputs(tokens, phones, seed=seed + 10)[:2]
+        assert diff(fast.decode_encp(*seg, None, ge)[0], eager(plain, *seg, None, ge)[0]) <= TOL
+    assert fast.entries[("features", 256, 128)].graph is not None
+    assert set(fast.capture_seconds) >= {("features", 256, 128), ("style", 448)}
+
+
+def test_two_threads_each_get_their_own_result(plain, fast):
+    args = [inputs(200 + i, 90 + i, seed=20 + i) for i in range(2)]  # one bucket: the same static buffers
+    expected = [eager(plain, *a)[0] for a in args]
+    errors: list[float] = []
+
+    def work(i: int) -> None:
+        for _ in range(20):
+            errors.append(diff(fast.decode_encp(*args[i])[0], expected[i]))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(errors) == 40 and max(errors) <= TOL
+
+
+def test_a_new_bucket_captures_and_past_the_ladder_runs_eager(plain, fast):
+    before = set(fast.capture_seconds)
+    args = inputs(40, 20, 200, seed=30)  # buckets 64/32 and 256, unused above
+    assert diff(fast.decode_encp(*args)[0], eager(plain, *args)[0]) <= TOL
+    assert set(fast.capture_seconds) - before == {("features", 64, 32), ("style", 256)}
+    eager_calls = fast.eager_calls
+    long_args = inputs(TOKEN_LADDER[-1] + 1, 100, seed=31)
+    assert diff(fast.decode_encp(*long_args)[0], eager(plain, *long_args)[0]) <= TOL
+    assert fast.eager_calls == eager_calls + 1
