@@ -55,6 +55,9 @@ class FastOptions:
     # 8 % faster at T = 1000 but lost ~20 dB of SNR at T = 934 on the H200 (docs/cfm-torch-fast.md, log 9)
     attention: str = "flash"
     gelu_epilogue: bool = True  # feed-forward GELU in cuBLASLt's GEMM epilogue (tanh approximation)
+    # q/k/v copied to contiguous [B, H, T, D] before attention (the step's views are strided): a diagnostic for the
+    # cuDNN SNR loss at T = 934 (log 9), at the cost of three copies a block
+    contiguous_qkv: bool = False
     graphs: bool = True  # replay the whole Euler loop as one CUDA graph
     max_graphs: int = 16
 
@@ -278,6 +281,8 @@ class TorchFastCFM:
                 rope_first_channels(qkv, cos, sin, inner)
                 q, k, v = (qkv[..., j * inner:(j + 1) * inner].view(batch, frames, heads, -1).transpose(1, 2)
                            for j in range(3))
+                if self.options.contiguous_qkv:
+                    q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
                 with sdpa_kernel(self.attention):
                     attn = F.scaled_dot_product_attention(q, k, v)
                 attn = F.linear(attn.transpose(1, 2).reshape(batch, frames, inner), p.out_w[i], p.out_b[i])
