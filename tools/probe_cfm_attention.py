@@ -31,7 +31,8 @@ def snr_db(y: torch.Tensor, ref: torch.Tensor) -> float:
     return float(10 * torch.log10(ref.pow(2).sum() / (y - ref).pow(2).sum().clamp_min(1e-300)))
 
 
-def record_attention_inputs(version: str, frames: int, batch: int, device: str = "cuda") -> list[tuple[torch.Tensor, ...]]:
+def record_attention_inputs(version: str, frames: int, batch: int,
+                            device: str = "cuda") -> list[tuple[torch.Tensor, ...]]:
     """q, k, v [B, H, T, D] fp32 of every block, from one estimator call on speech-derived mu (t = 0.5)."""
     from gsv_trt.export.cfm.check import speech_inputs
     from gsv_trt.models.cfm import attention
