@@ -85,6 +85,7 @@ def test_vocode_usage_errors_are_one_line(args, message, capsys):
     (["--version", "v4", "--mel", "{tmp}/bad.npy"], "shape [3, 7] is not a mel"),
     (["--version", "v4", "--mel", "{tmp}/two.npy"], "holds 2 mels"),
     (["--version", "v4", "--mel", "{tmp}/nothing.npy"], "nothing.npy: no such file"),
+    (["--version", "v4", "--compile", "default"], "--compile default: only the torch-fast runtime compiles, not eager"),
 ])
 def test_vocode_refuses_bad_arguments_and_writes_nothing(tmp_path, capsys, args, message):
     np.save(tmp_path / "mel.npy", np.zeros((100, 4), np.float32))
@@ -125,13 +126,15 @@ def test_open_vocoder_runs_a_graph_and_checks_what_it_holds(v4, v4_onnx, mel):
         open_vocoder(v4_onnx, precision="fp16")
     with pytest.raises(GsvTrtError, match="expected an .onnx graph, a .plan engine, or one of eager"):
         open_vocoder("fast")
+    with pytest.raises(GsvTrtError, match="only the torch-fast runtime compiles, not onnxruntime"):
+        open_vocoder(v4_onnx, compile="default")
 
 
 @pytest.mark.gpu
 @needs_cuda
-@pytest.mark.parametrize("runtime", ["eager", "torch-fast"])
-def test_open_vocoder_keeps_cuda_tensors_on_the_gpu(v4, mel, runtime):
-    voc = open_vocoder(runtime, "v4", precision="fp16")
+@pytest.mark.parametrize("runtime, compile", [("eager", "none"), ("torch-fast", "none"), ("torch-fast", "default")])
+def test_open_vocoder_keeps_cuda_tensors_on_the_gpu(v4, mel, runtime, compile):
+    voc = open_vocoder(runtime, "v4", precision="fp16", compile=compile)
     out = voc(torch.from_numpy(mel).cuda())
     assert out.is_cuda and out.dtype == torch.float32 and out.shape == (1, 1, FRAMES * 480)
     reference = eager_reference(v4, mel)

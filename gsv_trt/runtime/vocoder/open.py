@@ -142,7 +142,7 @@ def as_float32_mel(mel):
 
 def open_vocoder(what: str | Path, version: str | None = None, weights: str | Path = "random",
                  precision: str | None = None, device: str = "auto",
-                 gpt_sovits_root: str | Path | None = None) -> OpenedVocoder:
+                 gpt_sovits_root: str | Path | None = None, compile: str = "none") -> OpenedVocoder:
     """Open a vocoder runtime.
 
     ``what``: an ``.onnx`` graph (ONNX Runtime: CUDA when onnxruntime-gpu can, else CPU), a ``.plan`` engine
@@ -150,9 +150,14 @@ def open_vocoder(what: str | Path, version: str | None = None, weights: str | Pa
     ``version``/``weights``/``gpt_sovits_root`` pick the PyTorch runtimes' vocoder (a file carries its own, and a
     ``version`` that disagrees with it is refused). ``precision``: the PyTorch runtimes' compute precision (default
     fp32 eager, fp16 torch-fast); a file has its own. ``device``: ``auto`` (the GPU if torch sees one), ``cpu``,
-    ``cuda`` or ``cuda:N``.
+    ``cuda`` or ``cuda:N``. ``compile``: torch-fast's torch.compile mode. ``"none"`` (the default) keeps its
+    hand-fused path: a new length bucket is captured in under 0.1 s and its Triton kernels are cached on disk, so a
+    (re)started process serves its first output in seconds. ``"default"`` compiles each bucket (about 1 ms faster a
+    call, 15-26 s per bucket on first use, ~12 s after a restart: docs/torch-fast.md, BENCHMARKS.md §6).
     """
     runtime, path = resolve(what, version)
+    if compile != "none" and runtime != "torch-fast":
+        raise GsvTrtError(f"compile mode {compile!r}: only the torch-fast runtime compiles, not {runtime}")
     if path is not None:
         fields = describe_file(runtime, path)
         if version is not None and version != fields["vocoder"]:
@@ -169,7 +174,7 @@ def open_vocoder(what: str | Path, version: str | None = None, weights: str | Pa
     loaded = load_vocoder(version, weights, gpt_sovits_root)
     source = Source(runtime, None, version, loaded.weights, loaded.weights_sha256, precision, loaded.spec.hop,
                     loaded.spec.sample_rate)
-    return OpenedVocoder(_open_torch(runtime, loaded, precision, device), source)
+    return OpenedVocoder(_open_torch(runtime, loaded, precision, device, compile), source)
 
 
 def torch_device(device: str) -> str:
@@ -195,11 +200,11 @@ def _open_file(runtime: str, path: Path, device: str):
     return TensorRTVocoder(path, index)
 
 
-def _open_torch(runtime: str, loaded, precision: str, device: str):
+def _open_torch(runtime: str, loaded, precision: str, device: str, compile: str):
     if runtime == "eager":
         from .torch_eager import TorchEagerVocoder
 
         return TorchEagerVocoder(loaded, precision, torch_device(device))
     from .torch_fast import TorchFastVocoder
 
-    return TorchFastVocoder(loaded, precision, torch_device(device))
+    return TorchFastVocoder(loaded, precision, torch_device(device), use_compile=compile)
