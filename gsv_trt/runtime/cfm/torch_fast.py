@@ -58,6 +58,9 @@ class FastOptions:
     # q/k/v copied to contiguous [B, H, T, D] before attention (the step's views are strided): a diagnostic for the
     # cuDNN SNR loss at T = 934 (log 9), at the cost of three copies a block
     contiguous_qkv: bool = False
+    # the residual stream in the compute dtype instead of fp32: halves the traffic of the ~45 LayerNorm passes a
+    # step, behind the quality gate (a candidate, not the default: see docs/cfm-torch-fast.md)
+    residual_half: bool = False
     graphs: bool = True  # replay the whole Euler loop as one CUDA graph
     max_graphs: int = 16
 
@@ -264,7 +267,8 @@ class TorchFastCFM:
         cond = F.linear(prompt, p.in_cond_w) + F.linear(text, p.in_text_w, p.in_b)  # [B, T, dim] fp32, once
         cos, sin = self._rope_table(frames)
         dim, inner, heads = p.dim, p.inner, p.heads
-        h = torch.empty(batch, frames, dim, device=self.device)
+        h = torch.empty(batch, frames, dim, device=self.device,
+                        dtype=dtype if self.options.residual_half else torch.float32)
         normed = torch.empty(batch, frames, dim, device=self.device, dtype=dtype)
         x = x0
         for s in range(steps):

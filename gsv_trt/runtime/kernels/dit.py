@@ -22,12 +22,12 @@ def _modulated_norm_kernel(h_ptr, y_ptr, gate_ptr, shift_ptr, scale_ptr, out_ptr
     row = tl.program_id(0)
     batch = row // rows_per_batch
     cols = tl.arange(0, D)
-    h = tl.load(h_ptr + row * D + cols)
+    h = tl.load(h_ptr + row * D + cols).to(tl.float32)
     if HAS_RESIDUAL:
         gate = tl.load(gate_ptr + batch * mod_stride + cols)
         y = tl.load(y_ptr + row * D + cols).to(tl.float32)
         h = h + gate * y
-        tl.store(h_ptr + row * D + cols, h)
+        tl.store(h_ptr + row * D + cols, h.to(h_ptr.dtype.element_ty))
     mean = tl.sum(h, axis=0) / D
     centred = h - mean
     var = tl.sum(centred * centred, axis=0) / D
@@ -41,7 +41,8 @@ def modulated_norm(h: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor, ou
                    residual: torch.Tensor | None = None, gate: torch.Tensor | None = None) -> None:
     """``out = LayerNorm(h) * (1 + scale) + shift``, after ``h += gate * residual`` (in place) when given.
 
-    ``h`` fp32 [B, T, D] contiguous; ``residual``/``out`` [B, T, D] in any float dtype; ``shift``/``scale``/``gate``
+    ``h`` [B, T, D] contiguous, fp32 (or fp16/bf16: the sums still run in fp32); ``residual``/``out`` [B, T, D] in any
+    float dtype; ``shift``/``scale``/``gate``
     fp32 [B, D] views with unit column stride and one common row stride (slices of the modulation table).
     """
     batch, frames, dim = h.shape
