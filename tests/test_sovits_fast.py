@@ -12,6 +12,7 @@ from gsv_trt.models.sovits.frontend import FrontEndConfig, feature_frames
 from gsv_trt.models.sovits.frontend_loader import random_frontend
 from gsv_trt.runtime.sovits.buckets import TOKEN_LADDER, bucket
 from gsv_trt.runtime.sovits.torch_fast import TorchFastFrontEnd
+from gsv_trt.synthesis.runners import frontend_runner
 
 TOL = 1e-5
 SMALL = FrontEndConfig(ssl_dim=32, hidden_channels=16, filter_channels=32, style_hidden=16, gin_channels=16,
@@ -97,3 +98,11 @@ def test_bad_input_is_refused_in_one_line():
         fast.decode_encp(codes, phones, spec[:, :704])
     with pytest.raises(GsvTrtError):
         fast.decode_encp(codes + 1024, phones, spec)
+
+
+def test_the_cpu_stage_keeps_the_plain_front_end():
+    plain = small("v4")
+    front, info = frontend_runner(plain, "auto", torch.device("cpu"), "random weights")
+    assert front is plain and (info.name, info.precision, info.device) == ("torch-eager", "fp32", "cpu")
+    with pytest.raises(GsvTrtError, match="runtime torch-fast: needs a CUDA GPU"):
+        frontend_runner(plain, "torch-fast", torch.device("cpu"))

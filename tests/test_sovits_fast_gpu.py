@@ -1,6 +1,6 @@
 """The torch-fast SoVITS front end on a GPU: CUDA-graph replays of the full-size random v4 front end equal eager
 fp32 (TF32 off) within 1e-4, replay new data, serve two threads at once, capture a new bucket on first use and run
-inputs past the largest bucket eagerly."""
+inputs past the largest bucket eagerly; the stage opened for torch-fast on CUDA runs it and says so."""
 
 from __future__ import annotations
 
@@ -9,7 +9,11 @@ import threading
 import pytest
 import torch
 
+from gsv_trt.models.cfm.config import DiTConfig
 from gsv_trt.models.sovits.frontend_loader import random_frontend
+from gsv_trt.synthesis import Segment
+from gsv_trt.synthesis.loader import open_stage
+from gsv_trt.synthesis.prompt import Prompt
 from gsv_trt.runtime.sovits.buckets import TOKEN_LADDER
 from gsv_trt.runtime.sovits.torch_fast import TorchFastFrontEnd
 
@@ -31,7 +35,8 @@ def fast(plain):
 def inputs(tokens: int, phones: int, spec_frames: int = 400, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     return (torch.randint(0, 1024, (1, 1, tokens), generator=g).cuda(),
-            torch.randint(0, 732, (1, phones), generator=g).cuda(), torch.rand(1, 1025, spec_frames, generator=g).cuda())
+            torch.randint(0, 732, (1, phones), generator=g).cuda(),
+            torch.rand(1, 1025, spec_frames, generator=g).cuda())
 
 
 def eager(plain, *args):
@@ -82,3 +87,17 @@ def test_a_new_bucket_captures_and_past_the_ladder_runs_eager(plain, fast):
     long_args = inputs(TOKEN_LADDER[-1] + 1, 100, seed=31)
     assert diff(fast.decode_encp(*long_args)[0], eager(plain, *long_args)[0]) <= TOL
     assert fast.eager_calls == eager_calls + 1
+
+
+@pytest.mark.parametrize("runtime, name", [("torch-fast", "torch-fast"), ("eager", "torch-eager")])
+def test_the_stage_on_torch_fast_runs_the_fast_front_end(runtime, name):
+    small_cfm = DiTConfig(dim=64, depth=2, heads=2, dim_head=32, text_dim=512, conv_layers=2)
+    opened = open_stage("v4", runtime=runtime, precision="fp32", device="cuda", cfm_config=small_cfm)
+    front = opened.stage.frontend
+    assert opened.parts["front end"].name == name and isinstance(front, TorchFastFrontEnd) == (runtime != "eager")
+    codes, phones, spec = inputs(120, 50, seed=40)
+    plain = front.model if isinstance(front, TorchFastFrontEnd) else front
+    fea, ge = eager(plain, codes, phones, spec)
+    prompt = Prompt(fea, torch.zeros(1, 100, fea.shape[2], device="cuda"), ge)  # features() reads its ge
+    got = opened.stage.features(prompt, Segment(codes.view(-1).cpu(), phones.view(-1).cpu()), 1.0)
+    assert diff(got, eager(plain, codes, phones, None, ge)[0]) <= TOL

@@ -170,14 +170,16 @@ class OurSynthesis:
 
     def __init__(self, version: str, parts: Parts, device: torch.device):
         from ..synthesis.loader import default_precision
-        from ..synthesis.runners import cfm_runner, vocoder_runner
+        from ..synthesis.runners import cfm_runner, frontend_runner, vocoder_runner
         from ..synthesis.stage import SynthesisStage
 
         precision = default_precision(device)
         cfm = cfm_runner(parts.cfm, "auto", precision, device)
         vocoder = vocoder_runner(parts.vocoder, "auto", precision, device)
-        self.stage = SynthesisStage(version, parts.frontend.model, cfm, vocoder, device)
-        self.runtime = f"cfm {cfm.info.name} {cfm.info.precision}, vocoder {vocoder.info.name} {vocoder.info.precision}"
+        frontend, front = frontend_runner(parts.frontend.model, "auto", device, parts.frontend.provenance)
+        self.stage = SynthesisStage(version, frontend, cfm, vocoder, device)
+        self.runtime = (f"front end {front.name} {front.precision}, cfm {cfm.info.name} {cfm.info.precision}, "
+                        f"vocoder {vocoder.info.name} {vocoder.info.precision}")
 
     def call(self, path: str, x: Request, steps: int) -> Callable[[], list[torch.Tensor]]:
         from ..synthesis.stage import Segment

@@ -30,7 +30,7 @@ import torch
 
 from ..errors import GsvTrtError
 from ..models.sovits.reference_audio import ReferenceAudio, prepare_reference
-from ..synthesis.runners import EngineOptions, cfm_runner, vocoder_runner
+from ..synthesis.runners import EngineOptions, cfm_runner, frontend_runner, vocoder_runner
 from ..synthesis.stage import Segment, SynthesisStage
 from ..synthesis.streaming import StreamPlan
 from .compat import upstream_problem
@@ -181,7 +181,9 @@ class Overlay:
             tts.vits_model.cfm = cfm
             self.cfm, self._swapped = cfm, True
             say(f"{version} CFM -> {_describe(cfm.runner)}")
-        frontend = build_frontend(version, state, tts.configs.vits_weights_path)
+        frontend, front_info = frontend_runner(build_frontend(version, state, tts.configs.vits_weights_path),
+                                               self.config.runtime, device, source)
+        say(f"{version} front end -> {_describe_info(front_info)}")
         vocoder = tts.vocoder.runner if isinstance(tts.vocoder, AcceleratedVocoder) else StockVocoder(tts)
         self.stage = SynthesisStage(version, frontend, self.cfm.runner, vocoder, device)
         self._prompt_key = self._prompt = None
@@ -286,5 +288,8 @@ class Overlay:
 
 
 def _describe(runner) -> str:
-    info = runner.info
+    return _describe_info(runner.info)
+
+
+def _describe_info(info) -> str:
     return f"{info.name} {info.precision} on {info.device}" + (f" ({info.detail})" if info.detail else "")

@@ -11,7 +11,7 @@ import torch
 from ..errors import GsvTrtError
 from ..models.cfm.config import FULL_DIT, DiTConfig
 from ..runtime.base import RuntimeInfo
-from .runners import EngineOptions, cfm_runner, resolve_runtime, vocoder_runner
+from .runners import EngineOptions, cfm_runner, frontend_runner, resolve_runtime, vocoder_runner
 from .stage import SynthesisStage
 
 PRECISIONS = ("fp32", "fp16", "bf16")
@@ -103,9 +103,9 @@ def _assemble(frontend, cfm, vocoder, runtime: str, precision: str, device: torc
               engines: EngineOptions | None) -> OpenedStage:
     cfm_part = cfm_runner(cfm, runtime, precision, device, engines)
     vocoder_part = vocoder_runner(vocoder, runtime, precision, device, engines)
-    stage = SynthesisStage(cfm.version, frontend.model, cfm_part, vocoder_part, device)
-    parts = {"front end": RuntimeInfo("torch-eager", "fp32", cfm_part.info.device, frontend.provenance),
-             "cfm": cfm_part.info, "vocoder": vocoder_part.info}
+    front, front_info = frontend_runner(frontend.model, runtime, device, frontend.provenance)
+    stage = SynthesisStage(cfm.version, front, cfm_part, vocoder_part, device)
+    parts = {"front end": front_info, "cfm": cfm_part.info, "vocoder": vocoder_part.info}
     random = [name for name, is_random in (("front end", frontend.is_random), ("cfm", cfm.is_random),
                                            ("vocoder", vocoder.is_random)) if is_random]
     return OpenedStage(stage, parts, random)

@@ -7,11 +7,15 @@ the prompt's tokens and phones, so the stage computes it once per request (same 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from ..models.sovits.frontend import SovitsFrontEnd
 from ..models.sovits.reference_audio import PreparedReference, align_prompt
+
+if TYPE_CHECKING:  # either front end: the plain model or its torch-fast runner
+    from ..runtime.sovits.torch_fast import TorchFastFrontEnd
 
 
 @dataclass
@@ -27,7 +31,7 @@ class Prompt:
         return self.mel.shape[2]
 
 
-def prepare_prompt(frontend: SovitsFrontEnd, reference: PreparedReference, codes: torch.Tensor,
+def prepare_prompt(frontend: SovitsFrontEnd | TorchFastFrontEnd, reference: PreparedReference, codes: torch.Tensor,
                    phones: torch.Tensor, t_ref: int) -> Prompt:
     """codes [T] prompt semantic tokens, phones [T_ph] prompt phone ids (1-D, on the front end's device)."""
     device = next(frontend.parameters()).device

@@ -8,6 +8,7 @@ on the GPU, else torch-fast on CUDA, else eager. TensorRT and ONNX-Runtime run t
 
 Every runner holds a lock around each call, the copy of its output out of static buffers included, so threads
 sharing one stage (api_v2 runs streaming requests in worker threads) never see each other's data.
+``frontend_runner`` picks the SoVITS front end's path the same way (docs/sovits-front-end.md).
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from ..runtime.base import RuntimeInfo
 if TYPE_CHECKING:
     from ..build.engines import Recipe
     from ..models.cfm.loader import LoadedCFM
+    from ..models.sovits.frontend import SovitsFrontEnd
     from ..models.vocoder.loader import LoadedVocoder
+    from ..runtime.sovits.torch_fast import TorchFastFrontEnd
 
 RUNTIMES = ("auto", "eager", "torch-fast", "tensorrt", "onnxruntime")
 
@@ -220,3 +223,20 @@ def vocoder_runner(loaded: "LoadedVocoder", runtime: str, precision: str, device
         return torch.from_numpy(graph(mel.detach().float().cpu().numpy())).to(device)
 
     return Locked(run, graph.info, graph)
+
+
+def frontend_runner(model: "SovitsFrontEnd", runtime: str, device: torch.device,
+                    provenance: str = "") -> tuple["SovitsFrontEnd | TorchFastFrontEnd", RuntimeInfo]:
+    """The SoVITS front end (fp32) and what runs it: torch-fast's CUDA graphs on a GPU when the runtime is
+    torch-fast or TensorRT (no engine is made of the front end; torch-fast is its fastest path), else the plain
+    model eager. Thread-safe either way: the fast one locks its static buffers, the plain one keeps none."""
+    device = torch.device(device)
+    runtime = resolve_runtime(runtime, device)
+    if device.type == "cuda" and runtime in ("torch-fast", "tensorrt"):
+        from ..runtime.sovits.torch_fast import TorchFastFrontEnd
+
+        fast = TorchFastFrontEnd(model.to(device), provenance)
+        return fast, fast.info
+    from ..runtime.cfm.torch_eager import device_name
+
+    return model, RuntimeInfo("torch-eager", "fp32", device_name(device), provenance)

@@ -16,7 +16,7 @@ the front end to the audio; the only host transfers are the SOLA shifts (one per
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import torch
 
@@ -31,6 +31,9 @@ from .runners import CFMRunner, VocoderRunner
 from .sola import sola_crossfade
 from .streaming import VOCODER_REACH, StreamingVocoder, StreamPlan, stream_spans
 from .timing import PartClock
+
+if TYPE_CHECKING:  # either front end: the plain model or its torch-fast runner
+    from ..runtime.sovits.torch_fast import TorchFastFrontEnd
 
 MEL = 100
 PATHS = ("sequential", "batched")
@@ -47,8 +50,8 @@ class Segment:
 class SynthesisStage:
     """The v3/v4 synthesis stage over a front end, a CFM runner and a vocoder runner (runners.py), on ``device``."""
 
-    def __init__(self, version: str, frontend: SovitsFrontEnd, cfm: CFMRunner, vocoder: VocoderRunner,
-                 device: str | torch.device = "cpu", chunking: Chunking | None = None):
+    def __init__(self, version: str, frontend: SovitsFrontEnd | TorchFastFrontEnd, cfm: CFMRunner,
+                 vocoder: VocoderRunner, device: str | torch.device = "cpu", chunking: Chunking | None = None):
         if frontend.version != version:
             raise GsvTrtError(f"front end is {frontend.version}, stage is {version}")
         self.version = version

@@ -55,7 +55,8 @@ class _Captured:
             self.body()  # warm-up: cuBLAS handles and workspaces outside the capture
         torch.cuda.current_stream(device).wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
+        # thread_local: another thread's sync (say a CFM call of a concurrent request) must not break the capture
+        with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
             self.out = self.body()
 
     def run(self) -> torch.Tensor:
