@@ -48,6 +48,16 @@ def test_fp32_graph_equals_eager_and_replays_on_new_data(model):
     assert list(runtime.graphs) == [(1, 160, 8)]
 
 
+def test_one_step_graphs_equal_eager_for_any_step_count(model):
+    """Graph scope "step": one graph of a single step per (B, T) serves every step count, exactly."""
+    runtime = fast(model, precision="fp32", graph_scope="step")
+    for seed, batch, steps in ((0, 1, 8), (1, 1, 4), (2, 3, 8)):
+        mu, prompt, noise = inputs(batch, 160, 50, seed)
+        mel = runtime.inference(mu, prompt, steps, noise=noise)
+        assert (mel - eager(model, mu, prompt, noise, steps)).abs().max() <= 1e-4
+    assert list(runtime.graphs) == [(1, 160), (3, 160)]
+
+
 def test_shapes_that_miss_the_cache_get_their_own_exact_graph(model):
     runtime = fast(model, precision="fp32", max_graphs=2)
     for batch, frames, prompt_len, steps in ((3, 120, 40, 4), (1, 97, 30, 4), (3, 120, 40, 8)):

@@ -14,6 +14,9 @@ loop, the rest is a short fixed kernel sequence, and all steps replay as one gra
   fused. The residual stream, the modulation table, the time embeddings and the Euler state stay fp32 (the fp32
   islands); GEMM inputs and attention run in fp16 or bf16.
 
+Graph scope ``step`` (an option): one graph of a single step per (B, T), replayed once per step, so a new
+length costs a one-step capture and any step count reuses it.
+
 Exactness over padding: padding T would change attention and GRN, so every input runs in a graph of its exact
 (B, T, steps); a shape that misses the cache is captured on first use (an LRU keeps the newest ``max_graphs``).
 The prompt length is data, not shape: the prompt goes in as a zero-padded [B, T, 100] buffer with a 0/1 frame mask.
@@ -29,6 +32,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +44,8 @@ from ..base import RuntimeInfo
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 CONV_IMPLS = ("triton", "cudnn", "cudnn-nlc", "unfold")
+GRAPH_SCOPES = ("loop", "step")
+SCOPE_TEXT = {"loop": "CUDA graph per (B, T, steps)", "step": "CUDA graph of one step per (B, T)"}
 TRITON_MIN_GROUP_CHANNELS = 16
 MEL = 100
 FALLBACK = {"fp16": "bf16", "bf16": "fp32"}  # where a non-finite result sends the runtime next
@@ -61,7 +67,11 @@ class FastOptions:
     # the residual stream in the compute dtype instead of fp32: halves the traffic of the ~45 LayerNorm passes a
     # step, behind the quality gate (a candidate, not the default: see docs/cfm-torch-fast.md)
     residual_half: bool = False
-    graphs: bool = True  # replay the whole Euler loop as one CUDA graph
+    graphs: bool = True  # replay CUDA graphs (False: run the same kernels eagerly)
+    # "loop": one graph per (B, T, steps) holds every Euler step (fastest replay; a new shape costs a capture of
+    # the whole loop, 0.1-0.9 s). "step": one graph of one step per (B, T), replayed per step (a candidate for
+    # servers whose last chunks have new lengths; its replay cost is unmeasured)
+    graph_scope: str = "loop"
     max_graphs: int = 16
 
 
@@ -121,23 +131,95 @@ class _Packed(nn.Module):
             p.requires_grad_(False)
 
 
-class _Step:
-    """One (batch, frames, steps) graph: its static buffers and the captured Euler loop."""
+class _Statics:
+    """A graph entry's static inputs and output; ``_run`` copies a call's data in and the output out."""
 
-    def __init__(self, runner: "TorchFastCFM", batch: int, frames: int, steps: int):
+    def __init__(self, runner: "TorchFastCFM", batch: int, frames: int):
         dev = runner.device
         self.x0 = torch.zeros(batch, frames, MEL, device=dev)
         self.prompt = torch.zeros(batch, frames, MEL, device=dev)
         self.mu = torch.zeros(batch, frames, runner.text_dim, device=dev)
         self.keep = torch.ones(frames, 1, device=dev)  # 0 on prompt frames: the Euler state is re-zeroed there
         self.out = torch.zeros(batch, frames, MEL, device=dev)
-        self.dt = torch.full((batch,), 1.0 / steps, device=dev)
-        self.mods = runner._modulations(steps)
+        self.dt = torch.full((batch,), 1.0, device=dev)  # the conditioner's dt embedding is not used here
+
+    def _text(self, runner: "TorchFastCFM") -> torch.Tensor:
+        return runner.conditioner.condition(self.mu, self.dt)[0]
+
+
+def _capture(device: torch.device, body: Callable[[], None]) -> torch.cuda.CUDAGraph:
+    """Warm ``body`` up on a side stream (Triton JIT, cuBLAS handles and workspaces), then capture it."""
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side), torch.inference_mode():
+        body()
+    torch.cuda.current_stream(device).wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph), torch.inference_mode():
+        body()
+    return graph
+
+
+class _Step(_Statics):
+    """Graph scope ``loop``: one (batch, frames, steps) graph holds the conditioner and every Euler step."""
+
+    def __init__(self, runner: "TorchFastCFM", batch: int, frames: int, steps: int):
+        super().__init__(runner, batch, frames)
+        self.mods = runner._mods(steps)
         self.graph: torch.cuda.CUDAGraph | None = None
 
     def body(self, runner: "TorchFastCFM") -> None:
-        text, _ = runner.conditioner.condition(self.mu, self.dt)
-        self.out.copy_(runner._loop(self.x0, self.prompt, text, self.mods, self.keep))
+        self.out.copy_(runner._loop(self.x0, self.prompt, self._text(runner), self.mods, self.keep))
+
+    def capture(self, runner: "TorchFastCFM") -> None:
+        self.graph = _capture(runner.device, lambda: self.body(runner))
+
+    def run(self, runner: "TorchFastCFM", mods: torch.Tensor) -> None:
+        if self.graph is not None:
+            self.graph.replay()
+        else:
+            self.body(runner)
+
+
+class _OneStep(_Statics):
+    """Graph scope ``step``: per (batch, frames), a prologue graph (conditioner, input projection, RoPE tables) and
+    a graph of ONE Euler step, replayed ``steps`` times with that step's modulation row copied in. A new shape costs
+    a one-step capture instead of the whole loop's; any step count reuses it."""
+
+    def __init__(self, runner: "TorchFastCFM", batch: int, frames: int):
+        super().__init__(runner, batch, frames)
+        self.x = torch.zeros(batch, frames, MEL, device=runner.device)  # the Euler state
+        self.mod = torch.zeros(1, runner.packed.ada_w.shape[0], device=runner.device)
+        self.d = torch.zeros((), device=runner.device)  # 1 / steps
+        self.cond = self.cos = self.sin = None
+        self.scratch = runner._buffers(batch, frames)
+        self.graphs: tuple[torch.cuda.CUDAGraph, torch.cuda.CUDAGraph] | None = None
+
+    def prologue(self, runner: "TorchFastCFM") -> None:
+        self.cond, self.cos, self.sin = runner._prologue(self.prompt, self._text(runner))
+        self.x.copy_(self.x0)
+
+    def step(self, runner: "TorchFastCFM") -> None:
+        v = runner._velocity(self.x, self.cond, self.cos, self.sin, self.mod, *self.scratch)
+        self.x.copy_((self.x + self.d * v) * self.keep)
+
+    def capture(self, runner: "TorchFastCFM") -> None:
+        self.graphs = (_capture(runner.device, lambda: self.prologue(runner)),
+                       _capture(runner.device, lambda: self.step(runner)))
+
+    def run(self, runner: "TorchFastCFM", mods: torch.Tensor) -> None:
+        self.d.fill_(1.0 / mods.shape[0])
+        if self.graphs is None:
+            self.prologue(runner)
+        else:
+            self.graphs[0].replay()
+        for s in range(mods.shape[0]):
+            self.mod.copy_(mods[s])
+            if self.graphs is None:
+                self.step(runner)
+            else:
+                self.graphs[1].replay()
+        self.out.copy_(self.x)
 
 
 class TorchFastCFM:
@@ -156,6 +238,8 @@ class TorchFastCFM:
             raise GsvTrtError(f"precision {options.precision!r}: expected one of {', '.join(DTYPES)}")
         if options.conv not in CONV_IMPLS:
             raise GsvTrtError(f"conv {options.conv!r}: expected one of {', '.join(CONV_IMPLS)}")
+        if options.graph_scope not in GRAPH_SCOPES:
+            raise GsvTrtError(f"graph scope {options.graph_scope!r}: expected one of {', '.join(GRAPH_SCOPES)}")
         self.device = torch.device(device)
         self.cache = compile_cache.enable(cache_dir, self.device.index or 0)  # Triton kernels survive restarts
         self.estimator = estimator
@@ -163,7 +247,7 @@ class TorchFastCFM:
         self.log = log or (lambda message: print(message, file=sys.stderr))
         self.conditioner = _Conditioner(estimator).to(self.device).eval()
         self.lock = threading.Lock()
-        self.capture_seconds: dict[tuple[int, int, int], float] = {}
+        self.capture_seconds: dict[tuple[int, ...], float] = {}  # per graph key: (B, T, steps) or (B, T)
         self._configure(options)
 
     def _configure(self, options: FastOptions) -> None:
@@ -176,10 +260,11 @@ class TorchFastCFM:
         self.conv = "cudnn" if options.conv == "triton" and narrow else options.conv
         self.text_dim = self.packed.in_text_w.shape[1]
         self.attention = self._pick_attention(options.attention)
-        self.graphs: OrderedDict[tuple[int, int, int], _Step] = OrderedDict()
+        self.graphs: OrderedDict[tuple[int, ...], _Step | _OneStep] = OrderedDict()
+        self._mod_tables: dict[int, torch.Tensor] = {}
         self.info = RuntimeInfo("torch-fast", options.precision, torch.cuda.get_device_name(self.device),
                                 f"conv {self.conv}, attention {self.attention.name}, "
-                                f"{'CUDA graph per (B, T, steps)' if options.graphs else 'no graphs'}; {self.weights}")
+                                f"{SCOPE_TEXT[options.graph_scope] if options.graphs else 'no graphs'}; {self.weights}")
 
     def _pick_attention(self, preferred: str):
         """The preferred SDPA backend if it takes this dtype and layout here, else the next that does."""
@@ -254,84 +339,97 @@ class TorchFastCFM:
         y = torch.bmm(windows, weight)  # [G, B*T, cg]
         return y.transpose(0, 1).reshape(batch, frames, dim) + b
 
-    def _loop(self, x0: torch.Tensor, prompt: torch.Tensor, text: torch.Tensor, mods: torch.Tensor,
-              keep: torch.Tensor) -> torch.Tensor:
+    def _prologue(self, prompt: torch.Tensor, text: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Once per call: the prompt/text part of the input projection [B, T, dim] fp32 and the RoPE tables."""
+        p = self.packed
+        cond = F.linear(prompt, p.in_cond_w) + F.linear(text, p.in_text_w, p.in_b)
+        return (cond, *self._rope_table(prompt.shape[1]))
+
+    def _buffers(self, batch: int, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The residual stream (fp32 unless ``residual_half``) and the normalised GEMM input of a step."""
+        residual = self.dtype if self.options.residual_half else torch.float32
+        return (torch.empty(batch, frames, self.packed.dim, device=self.device, dtype=residual),
+                torch.empty(batch, frames, self.packed.dim, device=self.device, dtype=self.dtype))
+
+    def _velocity(self, x: torch.Tensor, cond: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                  mod: torch.Tensor, h: torch.Tensor, normed: torch.Tensor) -> torch.Tensor:
+        """One estimator call at the Euler state ``x`` [B, T, mel] with the step's modulation row ``mod`` [1, n]
+        -> v [B, T, mel] fp32. ``h`` and ``normed`` are scratch (``_buffers``)."""
         from torch.nn.attention import sdpa_kernel
 
         from ..kernels.dit import modulated_norm, rope_first_channels
 
-        p, dtype = self.packed, self.dtype
-        batch, frames, _ = x0.shape
-        steps = mods.shape[0]
-        d = 1.0 / steps
-        cond = F.linear(prompt, p.in_cond_w) + F.linear(text, p.in_text_w, p.in_b)  # [B, T, dim] fp32, once
-        cos, sin = self._rope_table(frames)
+        p = self.packed
+        batch, frames, _ = x.shape
         dim, inner, heads = p.dim, p.inner, p.heads
-        h = torch.empty(batch, frames, dim, device=self.device,
-                        dtype=dtype if self.options.residual_half else torch.float32)
-        normed = torch.empty(batch, frames, dim, device=self.device, dtype=dtype)
+        h0 = F.linear(x, p.in_x_w) + cond
+        self._position_embedding(h0, h)
+        m = mod.expand(batch, -1)  # batch stride 0: one modulation row serves every item
+        for i in range(p.depth):
+            base = i * 6 * dim
+            shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = (
+                m[:, base + j * dim: base + (j + 1) * dim] for j in range(6))
+            if i == 0:
+                modulated_norm(h, shift_msa, scale_msa, normed)
+            qkv = F.linear(normed, p.qkv_w[i], p.qkv_b[i])  # [B, T, 3 * inner]
+            rope_first_channels(qkv, cos, sin, inner)
+            q, k, v = (qkv[..., j * inner:(j + 1) * inner].view(batch, frames, heads, -1).transpose(1, 2)
+                       for j in range(3))
+            if self.options.contiguous_qkv:
+                q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
+            with sdpa_kernel(self.attention):
+                attn = F.scaled_dot_product_attention(q, k, v)
+            attn = F.linear(attn.transpose(1, 2).reshape(batch, frames, inner), p.out_w[i], p.out_b[i])
+            modulated_norm(h, shift_mlp, scale_mlp, normed, residual=attn, gate=gate_msa)
+            if self.options.gelu_epilogue:
+                hidden = torch._addmm_activation(p.ff1_b[i], normed.view(batch * frames, dim), p.ff1_w[i].t(),
+                                                 use_gelu=True).view(batch, frames, -1)
+            else:
+                hidden = F.gelu(F.linear(normed, p.ff1_w[i], p.ff1_b[i]), approximate="tanh")
+            ff = F.linear(hidden, p.ff2_w[i], p.ff2_b[i])
+            if i + 1 < p.depth:
+                nxt = (i + 1) * 6 * dim
+                modulated_norm(h, m[:, nxt:nxt + dim], m[:, nxt + dim:nxt + 2 * dim], normed, residual=ff,
+                               gate=gate_mlp)
+            else:  # norm_out: AdaLayerNormZero_Final chunks (scale, shift)
+                fin = p.depth * 6 * dim
+                modulated_norm(h, m[:, fin + dim:fin + 2 * dim], m[:, fin:fin + dim], normed, residual=ff,
+                               gate=gate_mlp)
+        return F.linear(normed, p.out_w_final, p.out_b_final).float()  # [B, T, mel]
+
+    def _loop(self, x0: torch.Tensor, prompt: torch.Tensor, text: torch.Tensor, mods: torch.Tensor,
+              keep: torch.Tensor) -> torch.Tensor:
+        """All Euler steps from ``x0`` (the ``loop`` graph scope: one graph holds them)."""
+        cond, cos, sin = self._prologue(prompt, text)
+        h, normed = self._buffers(*x0.shape[:2])
+        d = 1.0 / mods.shape[0]
         x = x0
-        for s in range(steps):
-            h0 = F.linear(x, p.in_x_w) + cond
-            self._position_embedding(h0, h)
-            m = mods[s].expand(batch, -1)  # batch stride 0: one modulation row serves every item
-            for i in range(p.depth):
-                base = i * 6 * dim
-                shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = (
-                    m[:, base + j * dim: base + (j + 1) * dim] for j in range(6))
-                if i == 0:
-                    modulated_norm(h, shift_msa, scale_msa, normed)
-                qkv = F.linear(normed, p.qkv_w[i], p.qkv_b[i])  # [B, T, 3 * inner]
-                rope_first_channels(qkv, cos, sin, inner)
-                q, k, v = (qkv[..., j * inner:(j + 1) * inner].view(batch, frames, heads, -1).transpose(1, 2)
-                           for j in range(3))
-                if self.options.contiguous_qkv:
-                    q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
-                with sdpa_kernel(self.attention):
-                    attn = F.scaled_dot_product_attention(q, k, v)
-                attn = F.linear(attn.transpose(1, 2).reshape(batch, frames, inner), p.out_w[i], p.out_b[i])
-                modulated_norm(h, shift_mlp, scale_mlp, normed, residual=attn, gate=gate_msa)
-                if self.options.gelu_epilogue:
-                    hidden = torch._addmm_activation(p.ff1_b[i], normed.view(batch * frames, dim), p.ff1_w[i].t(),
-                                                     use_gelu=True).view(batch, frames, -1)
-                else:
-                    hidden = F.gelu(F.linear(normed, p.ff1_w[i], p.ff1_b[i]), approximate="tanh")
-                ff = F.linear(hidden, p.ff2_w[i], p.ff2_b[i])
-                if i + 1 < p.depth:
-                    nxt = (i + 1) * 6 * dim
-                    modulated_norm(h, m[:, nxt:nxt + dim], m[:, nxt + dim:nxt + 2 * dim], normed, residual=ff,
-                                   gate=gate_mlp)
-                else:  # norm_out: AdaLayerNormZero_Final chunks (scale, shift)
-                    fin = p.depth * 6 * dim
-                    modulated_norm(h, m[:, fin + dim:fin + 2 * dim], m[:, fin:fin + dim], normed, residual=ff,
-                                   gate=gate_mlp)
-            v = F.linear(normed, p.out_w_final, p.out_b_final).float()  # [B, T, mel]
-            x = (x + d * v) * keep
+        for s in range(mods.shape[0]):
+            x = (x + d * self._velocity(x, cond, cos, sin, mods[s], h, normed)) * keep
         return x
 
     # -- graphs and calls ------------------------------------------------------------------------------------------
-    def _graph_for(self, batch: int, frames: int, steps: int) -> _Step:
-        key = (batch, frames, steps)
+    def _graph_for(self, batch: int, frames: int, steps: int) -> "_Step | _OneStep":
+        per_step = self.options.graph_scope == "step"
+        key = (batch, frames) if per_step else (batch, frames, steps)
         if key in self.graphs:
             self.graphs.move_to_end(key)
             return self.graphs[key]
         start = time.perf_counter()
-        entry = _Step(self, batch, frames, steps)
+        entry = _OneStep(self, batch, frames) if per_step else _Step(self, batch, frames, steps)
         if self.options.graphs:
-            side = torch.cuda.Stream(self.device)
-            side.wait_stream(torch.cuda.current_stream(self.device))
-            with torch.cuda.stream(side), torch.inference_mode():
-                entry.body(self)  # warm-up: Triton JIT, cuBLAS handles and workspaces
-            torch.cuda.current_stream(self.device).wait_stream(side)
-            entry.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(entry.graph), torch.inference_mode():
-                entry.body(self)
+            entry.capture(self)
         torch.cuda.synchronize(self.device)
         self.capture_seconds[key] = time.perf_counter() - start
         self.graphs[key] = entry
         while len(self.graphs) > self.options.max_graphs:
             self.graphs.popitem(last=False)
         return entry
+
+    def _mods(self, steps: int) -> torch.Tensor:
+        if steps not in self._mod_tables:
+            self._mod_tables[steps] = self._modulations(steps)
+        return self._mod_tables[steps]
 
     def _run(self, mu: torch.Tensor, prompt: torch.Tensor, steps: int, noise: torch.Tensor,
              temperature: float) -> torch.Tensor:
@@ -346,10 +444,7 @@ class TorchFastCFM:
         entry.prompt[:, :prompt_len] = prompt.transpose(1, 2)
         entry.keep.fill_(1.0)
         entry.keep[:prompt_len] = 0
-        if entry.graph is not None:
-            entry.graph.replay()
-        else:
-            entry.body(self)
+        entry.run(self, self._mods(steps))
         return entry.out.transpose(1, 2).clone()
 
     @torch.inference_mode()
