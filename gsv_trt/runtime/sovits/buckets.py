@@ -7,8 +7,8 @@ from typing import Sequence
 
 # 25 Hz semantic tokens: 1.28 s steps to 10 s, then 5.1 s steps to 41 s (a 30 s segment pads by at most 128 tokens)
 TOKEN_LADDER = tuple(range(32, 257, 32)) + tuple(range(384, 1025, 128))
-# phone ids of a segment or prompt (roughly 10-15 a second of speech)
-PHONE_LADDER = tuple(range(32, 257, 32)) + (384, 512)
+# phone ids of a segment or prompt: speech has roughly 10-15 a second, gsv-trt bench gives 2 per token (50 a second)
+PHONE_LADDER = tuple(range(32, 257, 32)) + tuple(range(384, 1537, 128))
 # reference spectrogram frames, 50 a second (upstream accepts 3-10 s references)
 SPEC_LADDER = tuple(range(64, 1025, 64))
 
