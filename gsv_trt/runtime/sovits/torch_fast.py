@@ -6,8 +6,8 @@ One graph per (token bucket, phone bucket) for the features and one per spectrog
 ``ge`` (a prompt call replays both, a segment call, given ``ge``, only the first). A bucket is captured on first use;
 an LRU keeps the newest ``max_graphs``. Eager fallbacks, same numbers as the plain model: speed != 1 (the linear
 speed resampling is not exact under padding), batch > 1, and inputs beyond the largest bucket. fp32 throughout,
-as the eager front end (the CFM takes its output), and true fp32: cuDNN's TF32 is off inside (it would round the
-convs' inputs to 10 bits). Without CUDA graphs (CPU, or ``graphs=False``) the same padded
+as the eager front end (the CFM takes its output), and true fp32: TF32 is off inside (it would round the convs'
+and matmuls' inputs to 10 bits). Without CUDA graphs (CPU, or ``graphs=False``) the same padded
 computation runs eagerly. Thread-safe: calls share the static buffers, so they run one at a time.
 """
 
@@ -16,7 +16,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
@@ -29,11 +30,18 @@ from . import masked
 from .buckets import PHONE_LADDER, SPEC_LADDER, TOKEN_LADDER, bucket
 
 
-def _true_fp32():
-    """cuDNN convs without TF32 (captured kernels keep the choice made at capture)."""
-    cudnn = torch.backends.cudnn
-    return cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic,
-                       allow_tf32=False)
+@contextmanager
+def _true_fp32() -> Iterator[None]:
+    """Convs and matmuls without TF32 (captured kernels keep the choice made at capture)."""
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    saved = matmul.allow_tf32
+    matmul.allow_tf32 = False
+    try:
+        with cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic,
+                         allow_tf32=False):
+            yield
+    finally:
+        matmul.allow_tf32 = saved
 
 
 class _Captured:
