@@ -197,3 +197,12 @@ def test_stream_in_sequential_chunks_is_upstreams_sequential_path(clip_path):
     pieces = stage.stream(prompt, segments(g, "small"), STEPS, float(g["small/speed"]), generator, plan)
     expected = np.concatenate([g["small/sequential/audio0"], g["small/sequential/audio1"]])
     assert np.abs(torch.cat(list(pieces)).numpy() - expected).max() <= TOL
+
+
+def test_warm_up_runs_a_made_up_request_and_leaves_the_global_rng_alone():
+    """A server warms its stage before its first request: the warm-up draws its noise from a private generator, so a
+    request seeded after it (upstream's set_seed) gets the same audio as without it."""
+    stage = golden_stage("v4")
+    rng = torch.get_rng_state()
+    assert stage.warm_up(steps=2, seconds=1.0) > 0
+    assert torch.equal(torch.get_rng_state(), rng)

@@ -187,8 +187,10 @@ class Overlay:
         vocoder = tts.vocoder.runner if isinstance(tts.vocoder, AcceleratedVocoder) else StockVocoder(tts)
         self.stage = SynthesisStage(version, frontend, self.cfm.runner, vocoder, device)
         self._prompt_key = self._prompt = None
-        if device.type == "cuda":
+        if device.type == "cuda":  # the first request should not pay for kernels and graphs: a short one now
+            warm = self.stage.warm_up()
             torch.cuda.empty_cache()
+            say(f"{version} warm-up {warm:.1f} s (kernels compiled or read from the cache, graphs captured)")
         say(f"{version} synthesis stage ready in {time.perf_counter() - started:.1f} s")
 
     # -- upstream's methods, wrapped -----------------------------------------------------------------------------

@@ -15,6 +15,7 @@ the front end to the audio; the only host transfers are the SOLA shifts (one per
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
@@ -23,7 +24,7 @@ import torch
 from ..errors import GsvTrtError
 from ..models.mel import denormalise_mel
 from ..models.sovits.frontend import SovitsFrontEnd
-from ..models.sovits.reference_audio import PreparedReference
+from ..models.sovits.reference_audio import PreparedReference, ReferenceAudio, prepare_reference
 from ..models.vocoder.config import spec_for
 from .chunking import Chunking, batched_chunks, sequential_spans
 from .prompt import Prompt, prepare_prompt
@@ -181,6 +182,26 @@ class SynthesisStage:
             raise GsvTrtError("segments: empty (nothing to synthesise)")
         run = self.sequential if path == "sequential" else self.batched
         return run(prompt, segments, steps, speed, generator)
+
+
+    def warm_up(self, steps: int = 32, seconds: float = 5.0) -> float:
+        """Compile and capture what a first request would need (the runtimes' kernels, which a restart loads from
+        their caches, and the graphs of a short batched request) on made-up input, so that a server's first
+        request does not pay for them; returns the seconds it took. The noise comes from a private generator: the
+        global RNG, which upstream seeds per request, is left alone."""
+        started = time.perf_counter()
+        gen = torch.Generator().manual_seed(0)
+        tokens = max(1, round(seconds * 25))
+        clip = ReferenceAudio(0.1 * torch.randn(1, 4 * 32000, generator=gen), 32000, "warm-up noise")
+        reference = prepare_reference(clip, self.version)
+        prompt = self.prompt(reference, torch.randint(0, 1024, (50,), generator=gen),
+                             torch.randint(0, 100, (25,), generator=gen))
+        segment = Segment(torch.randint(0, 1024, (tokens,), generator=gen),
+                          torch.randint(0, 100, (tokens // 2,), generator=gen))
+        self.batched(prompt, [segment], steps, generator=torch.Generator(self.device).manual_seed(0))
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter() - started
 
 
 class _Timed:
