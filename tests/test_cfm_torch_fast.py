@@ -69,16 +69,38 @@ def test_shapes_that_miss_the_cache_get_their_own_exact_graph(model):
     assert list(runtime.graphs) == [(1, 97, 4), (3, 120, 8)]  # LRU of two
 
 
-@pytest.mark.parametrize("precision,residual_half,min_snr_db",
-                         [("fp16", False, 45.0), ("bf16", False, 30.0), ("fp16", True, 35.0)])
-def test_half_precision_stays_close_to_fp32(model, precision, residual_half, min_snr_db):
-    """fp16/bf16 GEMMs and attention with the fp32 residual stream; and the half residual stream candidate."""
+@pytest.mark.parametrize("precision,choices,min_snr_db",
+                         [("fp16", {}, 45.0), ("bf16", {}, 30.0), ("fp16", {"residual_half": True}, 35.0),
+                          ("fp16", {"attention": "triton"}, 45.0), ("bf16", {"attention": "triton"}, 30.0)])
+def test_half_precision_stays_close_to_fp32(model, precision, choices, min_snr_db):
+    """fp16/bf16 GEMMs and attention with the fp32 residual stream; and the candidates (a half residual stream,
+    our Triton attention)."""
     mu, prompt, noise = inputs(2, 200, 60, 7)
     ref = eager(model, mu, prompt, noise, 8)
-    mel = fast(model, precision=precision, residual_half=residual_half).inference(mu, prompt, 8, noise=noise)
+    mel = fast(model, precision=precision, **choices).inference(mu, prompt, 8, noise=noise)
     err = (mel - ref)[..., 60:].pow(2).mean()
     snr = 10 * torch.log10(ref[..., 60:].pow(2).mean() / err)
-    assert snr >= min_snr_db, f"{precision}, half residual {residual_half}: {snr:.1f} dB"
+    assert snr >= min_snr_db, f"{precision}, {choices}: {snr:.1f} dB"
+
+
+@pytest.mark.parametrize("dtype,min_snr_db", [(torch.float16, 60.0), (torch.bfloat16, 40.0)])
+def test_triton_attention_equals_sdpa_for_every_tile(dtype, min_snr_db):
+    """Each tile the autotuner may pick, at upstream's shapes (16 heads of 64, T = 934 / 1000, B = 1 / 3), against
+    float64 softmax attention on the same rounded inputs."""
+    import torch.nn.functional as F
+
+    from gsv_trt.runtime.kernels.attention import TILES, fused_qkv_attention
+
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    for batch, frames in ((1, 934), (3, 1000)):
+        qkv = (2 * torch.randn(batch, frames, 3 * 1024, device="cuda", generator=gen)).to(dtype)
+        q, k, v = (qkv[..., j * 1024:(j + 1) * 1024].view(batch, frames, 16, 64).transpose(1, 2).double()
+                   for j in range(3))
+        ref = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(batch, frames, 1024)
+        for tile in [*TILES, None]:  # None: the autotuned choice
+            err = fused_qkv_attention(qkv, 16, tile=tile).double() - ref
+            snr = 10 * torch.log10(ref.pow(2).sum() / err.pow(2).sum())
+            assert snr >= min_snr_db, f"tile {tile}, B {batch}, T {frames}: {snr:.1f} dB"
 
 
 def test_conv_implementations_agree(model):

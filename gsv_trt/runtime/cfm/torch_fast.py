@@ -58,7 +58,9 @@ class FastOptions:
     precision: str = "fp16"
     conv: str = "triton"  # grouped conv position embedding: Triton implicit GEMM, cuDNN (NCL / channels-last), unfold
     # preferred SDPA backend: flash | cudnn | efficient (others follow as fallbacks). cuDNN's fused attention is
-    # 8 % faster at T = 1000 but lost ~20 dB of SNR at T = 934 on the H200 (docs/cfm-torch-fast.md, log 9)
+    # 8 % faster at T = 1000 but lost ~20 dB of SNR at T = 934 on the H200 (docs/cfm-torch-fast.md, log 9).
+    # "triton": our kernel reading the fused q/k/v projection and writing the output projection's layout
+    # (kernels/attention.py; fp16/bf16 only, fp32 takes flash's order); a candidate, unmeasured
     attention: str = "flash"
     gelu_epilogue: bool = True  # feed-forward GELU in cuBLASLt's GEMM epilogue (tanh approximation)
     # q/k/v copied to contiguous [B, H, T, D] before attention (the step's views are strided): a diagnostic for the
@@ -259,11 +261,13 @@ class TorchFastCFM:
         narrow = self.packed.dim // self.packed.groups < TRITON_MIN_GROUP_CHANNELS
         self.conv = "cudnn" if options.conv == "triton" and narrow else options.conv
         self.text_dim = self.packed.in_text_w.shape[1]
-        self.attention = self._pick_attention(options.attention)
+        self.fused_attention = options.attention == "triton" and self.dtype != torch.float32
+        self.attention = self._pick_attention("flash" if options.attention == "triton" else options.attention)
         self.graphs: OrderedDict[tuple[int, ...], _Step | _OneStep] = OrderedDict()
         self._mod_tables: dict[int, torch.Tensor] = {}
         self.info = RuntimeInfo("torch-fast", options.precision, torch.cuda.get_device_name(self.device),
-                                f"conv {self.conv}, attention {self.attention.name}, "
+                                f"conv {self.conv}, attention "
+                                f"{'triton fused q/k/v' if self.fused_attention else self.attention.name}, "
                                 f"{SCOPE_TEXT[options.graph_scope] if options.graphs else 'no graphs'}; {self.weights}")
 
     def _pick_attention(self, preferred: str):
@@ -357,6 +361,7 @@ class TorchFastCFM:
         -> v [B, T, mel] fp32. ``h`` and ``normed`` are scratch (``_buffers``)."""
         from torch.nn.attention import sdpa_kernel
 
+        from ..kernels.attention import fused_qkv_attention
         from ..kernels.dit import modulated_norm, rope_first_channels
 
         p = self.packed
@@ -373,13 +378,16 @@ class TorchFastCFM:
                 modulated_norm(h, shift_msa, scale_msa, normed)
             qkv = F.linear(normed, p.qkv_w[i], p.qkv_b[i])  # [B, T, 3 * inner]
             rope_first_channels(qkv, cos, sin, inner)
-            q, k, v = (qkv[..., j * inner:(j + 1) * inner].view(batch, frames, heads, -1).transpose(1, 2)
-                       for j in range(3))
-            if self.options.contiguous_qkv:
-                q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
-            with sdpa_kernel(self.attention):
-                attn = F.scaled_dot_product_attention(q, k, v)
-            attn = F.linear(attn.transpose(1, 2).reshape(batch, frames, inner), p.out_w[i], p.out_b[i])
+            if self.fused_attention:
+                attn = fused_qkv_attention(qkv, heads)  # [B, T, inner] straight from the projection
+            else:
+                q, k, v = (qkv[..., j * inner:(j + 1) * inner].view(batch, frames, heads, -1).transpose(1, 2)
+                           for j in range(3))
+                if self.options.contiguous_qkv:
+                    q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
+                with sdpa_kernel(self.attention):
+                    attn = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(batch, frames, inner)
+            attn = F.linear(attn, p.out_w[i], p.out_b[i])
             modulated_norm(h, shift_mlp, scale_mlp, normed, residual=attn, gate=gate_msa)
             if self.options.gelu_epilogue:
                 hidden = torch._addmm_activation(p.ff1_b[i], normed.view(batch * frames, dim), p.ff1_w[i].t(),
