@@ -162,7 +162,7 @@ def _capture(device: torch.device, body: Callable[[], None]) -> torch.cuda.CUDAG
     return graph
 
 
-class _Step(_Statics):
+class _Loop(_Statics):
     """Graph scope ``loop``: one (batch, frames, steps) graph holds the conditioner and every Euler step."""
 
     def __init__(self, runner: "TorchFastCFM", batch: int, frames: int, steps: int):
@@ -177,6 +177,7 @@ class _Step(_Statics):
         self.graph = _capture(runner.device, lambda: self.body(runner))
 
     def run(self, runner: "TorchFastCFM", mods: torch.Tensor) -> None:
+        """One call (``mods`` is this entry's own table: its steps are part of its key)."""
         if self.graph is not None:
             self.graph.replay()
         else:
@@ -263,7 +264,7 @@ class TorchFastCFM:
         self.text_dim = self.packed.in_text_w.shape[1]
         self.fused_attention = options.attention == "triton" and self.dtype != torch.float32
         self.attention = self._pick_attention("flash" if options.attention == "triton" else options.attention)
-        self.graphs: OrderedDict[tuple[int, ...], _Step | _OneStep] = OrderedDict()
+        self.graphs: OrderedDict[tuple[int, ...], _Loop | _OneStep] = OrderedDict()
         self._mod_tables: dict[int, torch.Tensor] = {}
         self.info = RuntimeInfo("torch-fast", options.precision, torch.cuda.get_device_name(self.device),
                                 f"conv {self.conv}, attention "
@@ -417,14 +418,14 @@ class TorchFastCFM:
         return x
 
     # -- graphs and calls ------------------------------------------------------------------------------------------
-    def _graph_for(self, batch: int, frames: int, steps: int) -> "_Step | _OneStep":
+    def _graph_for(self, batch: int, frames: int, steps: int) -> "_Loop | _OneStep":
         per_step = self.options.graph_scope == "step"
         key = (batch, frames) if per_step else (batch, frames, steps)
         if key in self.graphs:
             self.graphs.move_to_end(key)
             return self.graphs[key]
         start = time.perf_counter()
-        entry = _OneStep(self, batch, frames) if per_step else _Step(self, batch, frames, steps)
+        entry = _OneStep(self, batch, frames) if per_step else _Loop(self, batch, frames, steps)
         if self.options.graphs:
             entry.capture(self)
         torch.cuda.synchronize(self.device)
