@@ -30,7 +30,7 @@ from typing import Callable
 import torch
 
 from ..errors import GsvTrtError
-from .environment import Environment, detect
+from .environment import detect
 from .stage_rows import against_baseline, failed, machine, measure, progress_line, skipped
 from .upstream_code import (VOCODER_CONFIGS, UpstreamCode, load_upstream, tts_methods, tts_object, upstream_cfm,
                             upstream_synthesizer, upstream_vocoder)
