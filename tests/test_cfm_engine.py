@@ -4,7 +4,6 @@ before TensorRT is touched. A reduced-width DiT keeps the builds quick; ``make e
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from pathlib import Path

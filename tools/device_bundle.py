@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import base64
-import io
 import re
 import shutil
 import subprocess
