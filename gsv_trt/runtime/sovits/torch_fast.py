@@ -13,6 +13,7 @@ computation runs eagerly. Thread-safe: calls share the static buffers, so they r
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -91,6 +92,7 @@ class TorchFastFrontEnd(nn.Module):
         self.entries: OrderedDict[tuple, _Captured] = OrderedDict()
         self.capture_seconds: dict[tuple, float] = {}  # every capture made, by key
         self.eager_calls = 0  # calls that fell back to the plain model
+        self.log: Callable[[str], None] = lambda message: print(message, file=sys.stderr)
 
     @property
     def device(self) -> torch.device:
@@ -148,8 +150,13 @@ class TorchFastFrontEnd(nn.Module):
         entry = make()
         device = self.device
         if self._graphed(device):
-            entry.capture(device)
-            torch.cuda.synchronize(device)
+            try:
+                entry.capture(device)
+                torch.cuda.synchronize(device)
+            except RuntimeError as error:  # never a failed request for a graph: the same padded code, eagerly
+                self.graphs, entry.graph = False, None
+                self.log(f"torch-fast front end: CUDA graph capture failed ({str(error).splitlines()[0][:160]}); "
+                         "running its padded computation without graphs from now on")
         self.capture_seconds[key] = time.perf_counter() - start
         self.entries[key] = entry
         while len(self.entries) > self.max_graphs:
