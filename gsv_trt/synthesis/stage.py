@@ -183,7 +183,6 @@ class SynthesisStage:
         run = self.sequential if path == "sequential" else self.batched
         return run(prompt, segments, steps, speed, generator)
 
-
     def warm_up(self, steps: int = 32, seconds: float = 5.0) -> float:
         """Compile and capture what a first request would need (the runtimes' kernels, which a restart loads from
         their caches, and the graphs of a short batched request) on made-up input, so that a server's first
