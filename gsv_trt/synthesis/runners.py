@@ -141,7 +141,10 @@ def cfm_runner(loaded: "LoadedCFM", runtime: str, precision: str, device: torch.
     if runtime == "torch-fast":
         from ..runtime.cfm.torch_fast import FastOptions, TorchFastCFM
 
-        fast = TorchFastCFM(loaded.model.estimator, FastOptions(precision=precision), device, loaded.provenance,
+        # one graph per step: the same speed as whole-loop graphs (BENCHMARKS.md), and a last chunk or stream piece
+        # of a new length costs a 0.02 s capture instead of 0.1-0.9 s
+        options = FastOptions(precision=precision, graph_scope="step")
+        fast = TorchFastCFM(loaded.model.estimator, options, device, loaded.provenance,
                             cache_dir=_compile_cache(engines))
         return Locked(fast.inference, fast.info, fast)  # inference returns a fresh tensor, not its static buffer
     from ..runtime.cfm import euler

@@ -57,18 +57,19 @@ class FastOptions:
 
     precision: str = "fp16"
     conv: str = "triton"  # grouped conv position embedding: Triton implicit GEMM, cuDNN (NCL / channels-last), unfold
-    # preferred SDPA backend: flash | cudnn | efficient (others follow as fallbacks). cuDNN's fused attention is
-    # 8 % faster at T = 1000 but lost ~20 dB of SNR at T = 934 on the H200 (docs/cfm-torch-fast.md, log 9).
     # "triton": our kernel reading the fused q/k/v projection and writing the output projection's layout
-    # (kernels/attention.py; fp16/bf16 only, fp32 takes flash's order); a candidate, unmeasured
-    attention: str = "flash"
+    # (kernels/attention.py; fp16/bf16 only, fp32 takes flash's order): 1.2 ms faster than flash at v4 B1 32 steps,
+    # same SNR (BENCHMARKS.md, 2026-12-02). Else the preferred SDPA backend: flash | cudnn | efficient (the others
+    # follow as fallbacks); cuDNN's is 3 % faster than ours at B = 4, within the spread
+    attention: str = "triton"
     gelu_epilogue: bool = True  # feed-forward GELU in cuBLASLt's GEMM epilogue (tanh approximation)
     # q/k/v copied to contiguous [B, H, T, D] before attention (the step's views are strided): a diagnostic for the
-    # cuDNN SNR loss at T = 934 (log 9), at the cost of three copies a block
+    # cuDNN SNR loss once seen at T = 934 (log 9), at the cost of three copies a block
     contiguous_qkv: bool = False
     # the residual stream in the compute dtype instead of fp32: halves the traffic of the ~45 LayerNorm passes a
-    # step, behind the quality gate (a candidate, not the default: see docs/cfm-torch-fast.md)
-    residual_half: bool = False
+    # step (-0.7 ms at v4 B1 32 steps, SNR 75 -> 72 dB against upstream fp16's 55 dB). None: in fp16 only, since
+    # bf16's 8-bit mantissa already sits near the gate
+    residual_half: bool | None = None
     graphs: bool = True  # replay CUDA graphs (False: run the same kernels eagerly)
     # "loop": one graph per (B, T, steps) holds every Euler step (fastest replay; a new shape costs a capture of
     # the whole loop, 0.1-0.9 s). "step": one graph of one step per (B, T), replayed per step (a candidate for
@@ -351,8 +352,9 @@ class TorchFastCFM:
         return (cond, *self._rope_table(prompt.shape[1]))
 
     def _buffers(self, batch: int, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The residual stream (fp32 unless ``residual_half``) and the normalised GEMM input of a step."""
-        residual = self.dtype if self.options.residual_half else torch.float32
+        """The residual stream (fp32, or the compute dtype: ``residual_half``) and the normalised GEMM input of a step."""
+        half = self.options.residual_half
+        residual = self.dtype if (self.dtype == torch.float16 if half is None else half) else torch.float32
         return (torch.empty(batch, frames, self.packed.dim, device=self.device, dtype=residual),
                 torch.empty(batch, frames, self.packed.dim, device=self.device, dtype=self.dtype))
 

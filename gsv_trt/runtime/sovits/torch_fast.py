@@ -132,7 +132,8 @@ class TorchFastFrontEnd(nn.Module):
         phone_slots = bucket(phones.shape[1], self.ladders["phones"])
         if speed != 1 or codes.shape[1] != 1 or tokens is None or phone_slots is None:
             self.eager_calls += 1
-            return self.model.decode_encp(codes, phones, refer_spec, ge, speed)
+            with _true_fp32():  # as the graphs: one answer whichever path an input takes
+                return self.model.decode_encp(codes, phones, refer_spec, ge, speed)
         if ge is None and refer_spec is None:
             raise GsvTrtError("refer_spec: needed when no style vector ge is given")
         with self.lock:
@@ -191,7 +192,8 @@ class TorchFastFrontEnd(nn.Module):
         frames = bucket(shape[2], self.ladders["spec"])
         if frames is None or shape[0] != 1:
             self.eager_calls += 1
-            return self.model.ref_style(refer_spec)
+            with _true_fp32():
+                return self.model.ref_style(refer_spec)
 
         def make() -> _Captured:
             dev = self.device
