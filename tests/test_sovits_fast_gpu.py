@@ -4,6 +4,7 @@ inputs past the largest bucket eagerly; the stage opened for torch-fast on CUDA 
 
 from __future__ import annotations
 
+import copy
 import threading
 
 import pytest
@@ -102,3 +103,23 @@ def test_the_stage_on_torch_fast_runs_the_fast_front_end(runtime, name):
     with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):  # as upstream's set_seed; torch-fast's own
         got = opened.stage.features(prompt, Segment(codes.view(-1).cpu(), phones.view(-1).cpu()), 1.0)
     assert diff(got, eager(plain, codes, phones, None, ge)[0]) <= TOL
+
+
+def snr_db(got: torch.Tensor, ref: torch.Tensor) -> float:
+    return float(10 * torch.log10(ref.pow(2).mean() / (got.float() - ref).pow(2).mean()))
+
+
+def test_tf32_front_end_is_closer_to_fp32_than_upstreams_half_precision(plain):
+    """The stage's fp16 precision runs the front end with TF32 convs and matmuls; upstream's is_half runs it all in
+    fp16: ours must stay at least as close to true fp32."""
+    tf32 = TorchFastFrontEnd(plain, tf32=True)
+    assert tf32.info.precision == "tf32"
+    half = copy.deepcopy(plain).half()
+    for seed, (tokens, phones, spec) in enumerate([(250, 100, 400), (120, 60, 300)]):
+        codes, phone_ids, refer_spec = inputs(tokens, phones, spec, seed=60 + seed)
+        fea, ge = eager(plain, codes, phone_ids, refer_spec)
+        with torch.inference_mode():
+            half_fea, half_ge = half.decode_encp(codes, phone_ids, refer_spec.half())
+        fast_fea, fast_ge = tf32.decode_encp(codes, phone_ids, refer_spec)
+        assert snr_db(fast_fea, fea) >= max(snr_db(half_fea, fea), 40.0)
+        assert snr_db(fast_ge, ge) >= max(snr_db(half_ge, ge), 40.0)

@@ -176,7 +176,8 @@ class OurSynthesis:
         precision = default_precision(device)
         cfm = cfm_runner(parts.cfm, "auto", precision, device)
         vocoder = vocoder_runner(parts.vocoder, "auto", precision, device)
-        frontend, front = frontend_runner(parts.frontend.model, "auto", device, parts.frontend.provenance)
+        frontend, front = frontend_runner(parts.frontend.model, "auto", device, parts.frontend.provenance,
+                                          precision)
         self.stage = SynthesisStage(version, frontend, cfm, vocoder, device)
         self.runtime = (f"front end {front.name} {front.precision}, cfm {cfm.info.name} {cfm.info.precision}, "
                         f"vocoder {vocoder.info.name} {vocoder.info.precision}")

@@ -182,7 +182,7 @@ class Overlay:
             self.cfm, self._swapped = cfm, True
             say(f"{version} CFM -> {_describe(cfm.runner)}")
         frontend, front_info = frontend_runner(build_frontend(version, state, tts.configs.vits_weights_path),
-                                               self.config.runtime, device, source)
+                                               self.config.runtime, device, source, self.precision)
         say(f"{version} front end -> {_describe_info(front_info)}")
         vocoder = tts.vocoder.runner if isinstance(tts.vocoder, AcceleratedVocoder) else StockVocoder(tts)
         self.stage = SynthesisStage(version, frontend, self.cfm.runner, vocoder, device)

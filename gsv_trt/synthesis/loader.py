@@ -48,8 +48,8 @@ def open_stage(version: str, sovits_weights: str | Path = "random", vocoder_weig
                gpt_sovits_root: str | Path | None = None, lora_base: str | Path | None = None,
                engines: EngineOptions | None = None, *, cfm_config: DiTConfig = FULL_DIT) -> OpenedStage:
     """The stage of ``version``: front end and CFM from one SoVITS file, read once (or random), the vocoder from
-    its file (or random), each part on ``runtime`` ("auto": the fastest here) in ``precision`` (the front end stays
-    fp32). TensorRT and ONNX-Runtime files go to ``engines.out_dir`` (made there when missing). ``cfm_config``: a
+    its file (or random), each part on ``runtime`` ("auto": the fastest here) in ``precision`` (the front end keeps
+    fp32 tensors, with TF32 arithmetic on torch-fast unless ``precision`` is fp32). TensorRT and ONNX-Runtime files go to ``engines.out_dir`` (made there when missing). ``cfm_config``: a
     reduced-width CFM (tests)."""
     from ..models.cfm.loader import RANDOM, cfm_from_sovits, random_cfm
     from ..models.sovits.frontend_loader import frontend_from_sovits, random_frontend
@@ -103,7 +103,7 @@ def _assemble(frontend, cfm, vocoder, runtime: str, precision: str, device: torc
               engines: EngineOptions | None) -> OpenedStage:
     cfm_part = cfm_runner(cfm, runtime, precision, device, engines)
     vocoder_part = vocoder_runner(vocoder, runtime, precision, device, engines)
-    front, front_info = frontend_runner(frontend.model, runtime, device, frontend.provenance)
+    front, front_info = frontend_runner(frontend.model, runtime, device, frontend.provenance, precision)
     stage = SynthesisStage(cfm.version, front, cfm_part, vocoder_part, device)
     parts = {"front end": front_info, "cfm": cfm_part.info, "vocoder": vocoder_part.info}
     random = [name for name, is_random in (("front end", frontend.is_random), ("cfm", cfm.is_random),

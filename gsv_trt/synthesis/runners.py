@@ -228,17 +228,19 @@ def vocoder_runner(loaded: "LoadedVocoder", runtime: str, precision: str, device
     return Locked(run, graph.info, graph)
 
 
-def frontend_runner(model: "SovitsFrontEnd", runtime: str, device: torch.device,
-                    provenance: str = "") -> tuple["SovitsFrontEnd | TorchFastFrontEnd", RuntimeInfo]:
-    """The SoVITS front end (fp32) and what runs it: torch-fast's CUDA graphs on a GPU when the runtime is
-    torch-fast or TensorRT (no engine is made of the front end; torch-fast is its fastest path), else the plain
-    model eager. Thread-safe either way: the fast one locks its static buffers, the plain one keeps none."""
+def frontend_runner(model: "SovitsFrontEnd", runtime: str, device: torch.device, provenance: str = "",
+                    precision: str = "fp32") -> tuple["SovitsFrontEnd | TorchFastFrontEnd", RuntimeInfo]:
+    """The SoVITS front end (fp32 tensors) and what runs it: torch-fast's CUDA graphs on a GPU when the runtime is
+    torch-fast or TensorRT (no engine is made of the front end; torch-fast is its fastest path), with TF32 convs
+    and matmuls unless ``precision`` is fp32 (the stage's fp16/bf16: upstream's ``is_half`` runs it in fp16);
+    else the plain model eager. Thread-safe either way: the fast one locks its static buffers, the plain one keeps
+    none."""
     device = torch.device(device)
     runtime = resolve_runtime(runtime, device)
     if device.type == "cuda" and runtime in ("torch-fast", "tensorrt"):
         from ..runtime.sovits.torch_fast import TorchFastFrontEnd
 
-        fast = TorchFastFrontEnd(model.to(device), provenance)
+        fast = TorchFastFrontEnd(model.to(device), provenance, tf32=precision != "fp32")
         return fast, fast.info
     from ..runtime.cfm.torch_eager import device_name
 

@@ -5,9 +5,11 @@ length: inputs are padded to the bucket and masked (masked.py says why that is e
 One graph per (token bucket, phone bucket) for the features and one per spectrogram bucket for the style vector
 ``ge`` (a prompt call replays both, a segment call, given ``ge``, only the first). A bucket is captured on first use;
 an LRU keeps the newest ``max_graphs``. Eager fallbacks, same numbers as the plain model: speed != 1 (the linear
-speed resampling is not exact under padding), batch > 1, and inputs beyond the largest bucket. fp32 throughout,
-as the eager front end (the CFM takes its output), and true fp32: TF32 is off inside (it would round the convs'
-and matmuls' inputs to 10 bits). Without CUDA graphs (CPU, or ``graphs=False``) the same padded
+speed resampling is not exact under padding), batch > 1, and inputs beyond the largest bucket. fp32 tensors
+throughout, as the eager front end (the CFM takes its output). ``tf32`` picks the arithmetic: off, true fp32
+(exact against the plain model); on, convs and matmuls round their inputs to TF32's 10-bit mantissa, as fp16 does
+(upstream's ``is_half`` runs this whole front end in fp16), and run on tensor cores: the true-fp32 convs took
+~5.7 ms of each decode_encp on an H200 (tools/profile_stage.py). Without CUDA graphs (CPU, or ``graphs=False``) the same padded
 computation runs eagerly. Thread-safe: calls share the static buffers, so they run one at a time.
 """
 
@@ -32,14 +34,14 @@ from .buckets import PHONE_LADDER, SPEC_LADDER, TOKEN_LADDER, bucket
 
 
 @contextmanager
-def _true_fp32() -> Iterator[None]:
-    """Convs and matmuls without TF32 (captured kernels keep the choice made at capture)."""
+def _arithmetic(tf32: bool) -> Iterator[None]:
+    """Convs and matmuls with or without TF32, whatever the process has set (captured kernels keep the choice)."""
     cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
     saved = matmul.allow_tf32
-    matmul.allow_tf32 = False
+    matmul.allow_tf32 = tf32
     try:
         with cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic,
-                         allow_tf32=False):
+                         allow_tf32=tf32):
             yield
     finally:
         matmul.allow_tf32 = saved
@@ -48,13 +50,13 @@ def _true_fp32() -> Iterator[None]:
 class _Captured:
     """Static inputs, a body computing the output from them, and (on CUDA) the graph that replays the body."""
 
-    def __init__(self, static: dict[str, torch.Tensor], forward: Callable[[], torch.Tensor]):
-        self.static, self.forward = static, forward
+    def __init__(self, static: dict[str, torch.Tensor], forward: Callable[[], torch.Tensor], tf32: bool):
+        self.static, self.forward, self.tf32 = static, forward, tf32
         self.graph: torch.cuda.CUDAGraph | None = None
         self.out: torch.Tensor | None = None
 
     def body(self) -> torch.Tensor:
-        with _true_fp32():
+        with _arithmetic(self.tf32):
             return self.forward()
 
     def capture(self, device: torch.device) -> None:
@@ -78,15 +80,16 @@ class _Captured:
 
 class TorchFastFrontEnd(nn.Module):
     """A ``SovitsFrontEnd`` with the interface the synthesis stage uses (``decode_encp``, ``ref_style``,
-    ``check_ids``, ``version``, ``cfg``), answering from captured graphs. ``graphs``: None = on CUDA only."""
+    ``check_ids``, ``version``, ``cfg``), answering from captured graphs. ``graphs``: None = on CUDA only;
+    ``tf32``: TF32 convs and matmuls (module docstring)."""
 
     def __init__(self, model: SovitsFrontEnd, provenance: str = "", graphs: bool | None = None,
                  max_graphs: int = 24, token_ladder=TOKEN_LADDER, phone_ladder=PHONE_LADDER,
-                 spec_ladder=SPEC_LADDER):
+                 spec_ladder=SPEC_LADDER, tf32: bool = False):
         super().__init__()
         self.model = model.eval()
         self.version, self.cfg, self.provenance = model.version, model.cfg, provenance
-        self.graphs, self.max_graphs = graphs, max_graphs
+        self.graphs, self.max_graphs, self.tf32 = graphs, max_graphs, tf32
         self.ladders = {"tokens": tuple(token_ladder), "phones": tuple(phone_ladder), "spec": tuple(spec_ladder)}
         self.lock = threading.Lock()
         self.entries: OrderedDict[tuple, _Captured] = OrderedDict()
@@ -106,7 +109,8 @@ class TorchFastFrontEnd(nn.Module):
         device = self.device
         name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
         how = "CUDA graph per length bucket" if self._graphed(device) else "padded to length buckets, no graphs"
-        return RuntimeInfo("torch-fast", "fp32", name, f"{how}; {self.provenance}" if self.provenance else how)
+        detail = f"{how}; {self.provenance}" if self.provenance else how
+        return RuntimeInfo("torch-fast", "tf32" if self.tf32 else "fp32", name, detail)
 
     def _apply(self, fn, *args, **kwargs):
         """Moving the weights (``.to()``) invalidates captured graphs: drop them."""
@@ -132,7 +136,7 @@ class TorchFastFrontEnd(nn.Module):
         phone_slots = bucket(phones.shape[1], self.ladders["phones"])
         if speed != 1 or codes.shape[1] != 1 or tokens is None or phone_slots is None:
             self.eager_calls += 1
-            with _true_fp32():  # as the graphs: one answer whichever path an input takes
+            with _arithmetic(self.tf32):  # as the graphs: one answer whichever path an input takes
                 return self.model.decode_encp(codes, phones, refer_spec, ge, speed)
         if ge is None and refer_spec is None:
             raise GsvTrtError("refer_spec: needed when no style vector ge is given")
@@ -173,7 +177,7 @@ class TorchFastFrontEnd(nn.Module):
                       "lengths": torch.ones(3, dtype=torch.long, device=dev),
                       "ge": torch.zeros(1, self.cfg.gin_channels, 1, device=dev)}
             return _Captured(static, lambda: masked.content(self.model, static["codes"], static["phones"],
-                                                            static["lengths"], static["ge"]))
+                                                            static["lengths"], static["ge"]), self.tf32)
 
         entry = self._entry(("features", tokens, phone_slots), make)
         n, p = codes.shape[2], phones.shape[1]
@@ -192,14 +196,15 @@ class TorchFastFrontEnd(nn.Module):
         frames = bucket(shape[2], self.ladders["spec"])
         if frames is None or shape[0] != 1:
             self.eager_calls += 1
-            with _true_fp32():
+            with _arithmetic(self.tf32):
                 return self.model.ref_style(refer_spec)
 
         def make() -> _Captured:
             dev = self.device
             static = {"spec": torch.zeros(1, self.cfg.style_bins, frames, device=dev),
                       "length": torch.ones(1, dtype=torch.long, device=dev)}
-            return _Captured(static, lambda: masked.style(self.model.ref_enc, static["spec"], static["length"]))
+            return _Captured(static, lambda: masked.style(self.model.ref_enc, static["spec"], static["length"]),
+                             self.tf32)
 
         entry = self._entry(("style", frames), make)
         entry.static["spec"][:, :, : shape[2]].copy_(refer_spec[:, : self.cfg.style_bins])
