@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gsv_trt.bench.cfm import CfmBenchOptions, parse_modes, parse_rows, run_cfm_bench
+from gsv_trt.bench.cfm import CfmBenchOptions, fast_options, parse_modes, parse_rows, run_cfm_bench
 from gsv_trt.bench.stage_rows import print_rows, write_rows
 from gsv_trt.bench.upstream_code import load_upstream
 from gsv_trt.cli import main
@@ -110,6 +110,18 @@ def test_rows_parse():
     assert parse_rows("v4:1:1000:32")[0].prompt_frames == 500 and parse_rows("v4:1:40:2")[0].prompt_frames == 20
     with pytest.raises(GsvTrtError):
         parse_rows("v4:0:1000:32")
+
+
+def test_mode_suffixes_pick_the_runtime_choices():
+    """The default is our attention with (in fp16) a half residual stream; suffixes select the measured others."""
+    default = fast_options("torch-fast-fp16")
+    assert (default.attention, default.residual_half, default.graph_scope) == ("triton", None, "loop")
+    old = fast_options("torch-fast-fp16-flashattn-res32-stepgraph")
+    assert (old.attention, old.residual_half, old.graph_scope) == ("flash", False, "step")
+    assert fast_options("torch-fast-bf16-cudnn-nlc-cudnnattn").conv == "cudnn-nlc"
+    assert fast_options("torch-fast-fp16-fast") is None and fast_options("eager-fp16") is None
+    with pytest.raises(GsvTrtError):
+        parse_modes("torch-fast-fp16-flashattention")
 
 
 @pytest.mark.gpu
