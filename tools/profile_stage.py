@@ -57,13 +57,17 @@ def main() -> None:
         timed("segment features", lambda: stage.features(prompt, Segment(x.codes, x.phones), 1.0))
         timed("whole call", run)
 
-    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA], record_shapes=True) as prof:
         run()
         torch.cuda.synchronize()
     table = prof.key_averages()
     lines += ["", "by device time", table.table(sort_by="cuda_time_total", row_limit=30, max_name_column_width=70),
               "", "by host time", table.table(sort_by="self_cpu_time_total", row_limit=30,
-                                              max_name_column_width=70)]
+                                              max_name_column_width=70),
+              "", "operators by device time, with their input shapes (which op launched the kernels above)",
+              prof.key_averages(group_by_input_shape=True).table(sort_by="cuda_time_total", row_limit=40,
+                                                                 max_name_column_width=40,
+                                                                 max_shapes_column_width=80)]
     args.out.write_text("\n".join(lines) + "\n")
     if args.trace:
         prof.export_chrome_trace(str(args.trace))

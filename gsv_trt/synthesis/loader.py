@@ -49,8 +49,8 @@ def open_stage(version: str, sovits_weights: str | Path = "random", vocoder_weig
                engines: EngineOptions | None = None, *, cfm_config: DiTConfig = FULL_DIT) -> OpenedStage:
     """The stage of ``version``: front end and CFM from one SoVITS file, read once (or random), the vocoder from
     its file (or random), each part on ``runtime`` ("auto": the fastest here) in ``precision`` (the front end keeps
-    fp32 tensors, with TF32 arithmetic on torch-fast unless ``precision`` is fp32). TensorRT and ONNX-Runtime files go to ``engines.out_dir`` (made there when missing). ``cfm_config``: a
-    reduced-width CFM (tests)."""
+    fp32 tensors, with TF32 arithmetic on torch-fast unless ``precision`` is fp32). TensorRT and ONNX-Runtime files
+    go to ``engines.out_dir`` (made there when missing). ``cfm_config``: a reduced-width CFM (tests)."""
     from ..models.cfm.loader import RANDOM, cfm_from_sovits, random_cfm
     from ..models.sovits.frontend_loader import frontend_from_sovits, random_frontend
     from ..models.sovits.weights import load_sovits_weights

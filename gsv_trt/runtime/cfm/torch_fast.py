@@ -8,14 +8,15 @@ loop, the rest is a short fixed kernel sequence, and all steps replay as one gra
 - once per call (inside the graph): the conditioner (the model's own text embedding with its ConvNeXt/GRN stack),
   the prompt/text part of the input projection, and the RoPE table of this T;
 - per step and block: fused LayerNorm + modulation (Triton, fp32 statistics), one q/k/v GEMM, RoPE on the first
-  64 channels (Triton, fp32 angles), mask-free attention (FlashAttention-2), the output
-  GEMM, fused gated residual + LayerNorm + modulation (Triton), the two feed-forward GEMMs (GELU in the first one's
-  cuBLASLt epilogue); the grouped-conv position embedding is a Triton implicit GEMM with Mish and the residual
-  fused. The residual stream, the modulation table, the time embeddings and the Euler state stay fp32 (the fp32
-  islands); GEMM inputs and attention run in fp16 or bf16.
+  64 channels (Triton, fp32 angles), mask-free attention (our Triton kernel straight from the q/k/v projection,
+  kernels/attention.py; SDPA backends as options), the output GEMM, fused gated residual + LayerNorm + modulation
+  (Triton), the two feed-forward GEMMs (GELU in the first one's cuBLASLt epilogue); the grouped-conv position
+  embedding is a Triton implicit GEMM with Mish and the residual fused. The modulation table, the time
+  embeddings, LayerNorm statistics and the Euler state stay fp32 (the fp32 islands), and so does the residual
+  stream in bf16 (fp16 keeps it in fp16: ``residual_half``); GEMM inputs and attention run in fp16 or bf16.
 
-Graph scope ``step`` (an option): one graph of a single step per (B, T), replayed once per step, so a new
-length costs a one-step capture and any step count reuses it.
+Graph scope ``step`` (the synthesis stage's choice): one graph of a single step per (B, T), replayed once per
+step, so a new length costs a one-step capture and any step count reuses it.
 
 Exactness over padding: padding T would change attention and GRN, so every input runs in a graph of its exact
 (B, T, steps); a shape that misses the cache is captured on first use (an LRU keeps the newest ``max_graphs``).
@@ -67,13 +68,13 @@ class FastOptions:
     # cuDNN SNR loss once seen at T = 934 (log 9), at the cost of three copies a block
     contiguous_qkv: bool = False
     # the residual stream in the compute dtype instead of fp32: halves the traffic of the ~45 LayerNorm passes a
-    # step (-0.7 ms at v4 B1 32 steps, SNR 75 -> 72 dB against upstream fp16's 55 dB). None: in fp16 only, since
+    # step (0.6-1.1 ms less at v4 B1 32 steps, SNR 75 -> 72 dB against upstream fp16's 55 dB). None: fp16 only, as
     # bf16's 8-bit mantissa already sits near the gate
     residual_half: bool | None = None
     graphs: bool = True  # replay CUDA graphs (False: run the same kernels eagerly)
-    # "loop": one graph per (B, T, steps) holds every Euler step (fastest replay; a new shape costs a capture of
-    # the whole loop, 0.1-0.9 s). "step": one graph of one step per (B, T), replayed per step (a candidate for
-    # servers whose last chunks have new lengths; its replay cost is unmeasured)
+    # "loop": one graph per (B, T, steps) holds every Euler step (a new shape costs a capture of the whole loop,
+    # 0.1-0.9 s). "step": one graph of one step per (B, T), replayed per step: as fast on the H200 (BENCHMARKS.md
+    # §5), captured in 0.02 s and serving any step count; the synthesis stage uses it (new lengths per request)
     graph_scope: str = "loop"
     max_graphs: int = 16
 
@@ -352,7 +353,7 @@ class TorchFastCFM:
         return (cond, *self._rope_table(prompt.shape[1]))
 
     def _buffers(self, batch: int, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The residual stream (fp32, or the compute dtype: ``residual_half``) and the normalised GEMM input of a step."""
+        """The residual stream (fp32, or the compute dtype: ``residual_half``) and a step's normalised GEMM input."""
         half = self.options.residual_half
         residual = self.dtype if (self.dtype == torch.float16 if half is None else half) else torch.float32
         return (torch.empty(batch, frames, self.packed.dim, device=self.device, dtype=residual),

@@ -9,8 +9,8 @@ speed resampling is not exact under padding), batch > 1, and inputs beyond the l
 throughout, as the eager front end (the CFM takes its output). ``tf32`` picks the arithmetic: off, true fp32
 (exact against the plain model); on, convs and matmuls round their inputs to TF32's 10-bit mantissa, as fp16 does
 (upstream's ``is_half`` runs this whole front end in fp16), and run on tensor cores: the true-fp32 convs took
-~5.7 ms of each decode_encp on an H200 (tools/profile_stage.py). Without CUDA graphs (CPU, or ``graphs=False``) the same padded
-computation runs eagerly. Thread-safe: calls share the static buffers, so they run one at a time.
+~5.7 ms of each decode_encp on an H200 (tools/profile_stage.py). Without CUDA graphs (CPU, or ``graphs=False``)
+the same padded computation runs eagerly. Thread-safe: calls share the static buffers, so they run one at a time.
 """
 
 from __future__ import annotations
