@@ -2,8 +2,9 @@
 compile caches) and restarted (warm caches: gsv_trt/runtime/compile_cache.py). One JSON line per (part, start).
 
 usage (repository root, GPU machine):
-    python tools/cold_start.py --parts v3-vocoder,v4-vocoder,v4-vocoder:none,v4-cfm --out cs.jsonl
-(":none": the vocoder's hand-fused path, which the synthesis stage and the overlay run)
+    python tools/cold_start.py --parts v3-vocoder,v4-vocoder,v4-vocoder:none,v3-vocoder:none:heuristics,v4-cfm
+(":none": the vocoder's hand-fused path, which the synthesis stage and the overlay run; ":heuristics" after it:
+cuDNN's heuristic conv algorithms instead of its per-process benchmark search)
 Weights are RANDOM (generating them is timed apart as load_s); with a real checkpoint load_s is reading the file.
 """
 
@@ -37,7 +38,8 @@ else:
     from gsv_trt.runtime.vocoder.torch_fast import TorchFastVocoder
     loaded = load_vocoder(part[:2], "random")
     t1 = time.perf_counter()
-    runtime = TorchFastVocoder(loaded, "fp16", cache_dir={cache!r}, use_compile={compile!r})
+    runtime = TorchFastVocoder(loaded, "fp16", cache_dir={cache!r}, use_compile={compile!r},
+                               cudnn_benchmark={benchmark!r})
     out = runtime(torch.randn(1, 100, 934 if part.startswith("v3") else 1000).numpy())
 torch.cuda.synchronize()
 t2 = time.perf_counter()
@@ -48,15 +50,18 @@ print({{"load_s": round(t1 - t0, 2), "runtime_to_first_output_s": round(t2 - t1,
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parts", default="v3-vocoder,v4-vocoder,v4-cfm",
-                    help="comma list of v3|v4-vocoder[:compile mode, e.g. none for the hand-fused path]|cfm")
+                    help="comma list of v3|v4-vocoder[:compile mode, e.g. none for the hand-fused path]"
+                         "[:heuristics]|v4-cfm")
     ap.add_argument("--out", type=Path, default=None, help="also append the JSON lines here")
     args = ap.parse_args()
     for part in args.parts.split(","):
         cache = tempfile.mkdtemp(prefix="gsv-trt-cache-")  # empty: the first start is a first-ever start
         for label in ("first-ever", "restart-warm-cache"):
             start = time.perf_counter()
-            name, _, mode = part.partition(":")
-            child = CHILD.format(repo=str(REPO), part=name, cache=cache, compile=mode or "default")
+            name, _, rest = part.partition(":")
+            mode, _, search = rest.partition(":")
+            child = CHILD.format(repo=str(REPO), part=name, cache=cache, compile=mode or "default",
+                                 benchmark=search != "heuristics")
             done = subprocess.run([sys.executable, "-c", child],
                                   capture_output=True, text=True)
             rec = {"part": part, "start": label, "process_s": round(time.perf_counter() - start, 2),

@@ -229,11 +229,15 @@ class TorchFastVocoder:
     on every measured row (docs/torch-fast.md), at ~15-20 s of compile per bucket on first use. ``"none"`` keeps
     the hand path: a few seconds per bucket. Compiled code is cached in ``cache_dir`` (default
     ``engines/torch-fast-cache``, see gsv_trt/runtime/compile_cache.py), so a restarted process skips compiling.
+    ``cudnn_benchmark``: cuDNN times its algorithms for every conv shape before capture (True), or takes its
+    heuristics' pick (False). The search is not kept across processes: v3's ~80 conv shapes may be most of its
+    5.6 s warm restart (BENCHMARKS.md §6), so False is the candidate for fast restarts (speed to be measured).
     """
 
     def __init__(self, loaded: LoadedVocoder, precision: str = "fp16", device: str | torch.device = "cuda",
                  buckets: Sequence[int] = DEFAULT_BUCKETS, use_compile: str = "default", layout: str = "nlc",
-                 fused_stage_channels: int | None = None, cache_dir: str | Path | None = None):
+                 fused_stage_channels: int | None = None, cache_dir: str | Path | None = None,
+                 cudnn_benchmark: bool = True):
         from .. import compile_cache
         from ..kernels.fused_activation import needs_gpu_reason
 
@@ -251,7 +255,7 @@ class TorchFastVocoder:
         self.dtype = DTYPES[precision]
         self.hop = loaded.spec.hop
         self.buckets = tuple(sorted({int(b) for b in buckets}))
-        self.layout, self.use_compile = layout, use_compile
+        self.layout, self.use_compile, self.cudnn_benchmark = layout, use_compile, cudnn_benchmark
         self._valid = torch.ones(1, dtype=torch.int32, device=self.device)
         self.model = build_fast_model(loaded, self.dtype, layout, self._valid, fused_stage_channels)
         self._forward = self.model
@@ -275,13 +279,14 @@ class TorchFastVocoder:
 
     def _detail(self) -> str:
         parts = [self._provenance, f"layout {self.layout}", f"compile {self.use_compile}",
+                 "cuDNN " + ("benchmark" if self.cudnn_benchmark else "heuristics"),
                  f"buckets {','.join(map(str, self.buckets)) or 'none'}"]
         if self._graphs:
             parts.append("captured " + ", ".join(f"b{b}x{t} {g.seconds:.2f}s" for (b, t), g in self._graphs.items()))
         return "; ".join(parts)
 
     def _run(self, mel: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode(), _cudnn_autotune():
+        with torch.inference_mode(), _cudnn_flags(self.cudnn_benchmark):
             return self._forward(mel)
 
     def capture(self, batch: int, bucket: int) -> float:
@@ -299,7 +304,7 @@ class TorchFastVocoder:
                 self._run(mel)
         torch.cuda.current_stream(self.device).wait_stream(side)
         graph = torch.cuda.CUDAGraph()
-        with torch.inference_mode(), _cudnn_autotune(), torch.cuda.graph(graph, pool=self._pool):
+        with torch.inference_mode(), _cudnn_flags(self.cudnn_benchmark), torch.cuda.graph(graph, pool=self._pool):
             out = self._forward(mel)
         torch.cuda.synchronize(self.device)
         seconds = time.perf_counter() - t0
@@ -332,7 +337,7 @@ class TorchFastVocoder:
         for stage in self._concurrent:
             stage.use_compiled = False
         try:
-            with _cudnn_autotune():
+            with _cudnn_flags(self.cudnn_benchmark):
                 return self.model(mel)
         finally:
             for stage in self._concurrent:
@@ -343,9 +348,9 @@ class TorchFastVocoder:
         return self.forward_tensor(torch.from_numpy(np.ascontiguousarray(mel))).cpu().numpy()
 
 
-def _cudnn_autotune() -> contextlib.AbstractContextManager:
-    """cuDNN benchmark mode: each conv shape gets its fastest algorithm once, before capture."""
-    return torch.backends.cudnn.flags(enabled=True, benchmark=True, deterministic=False,
+def _cudnn_flags(benchmark: bool) -> contextlib.AbstractContextManager:
+    """cuDNN benchmark mode (each conv shape gets its fastest algorithm once, before capture) or its heuristics."""
+    return torch.backends.cudnn.flags(enabled=True, benchmark=benchmark, deterministic=False,
                                       allow_tf32=torch.backends.cudnn.allow_tf32)
 
 
