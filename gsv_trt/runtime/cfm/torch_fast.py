@@ -265,12 +265,15 @@ class TorchFastCFM:
         self.conv = "cudnn" if options.conv == "triton" and narrow else options.conv
         self.text_dim = self.packed.in_text_w.shape[1]
         self.fused_attention = options.attention == "triton" and self.dtype != torch.float32
+        half = options.residual_half
+        self.residual_dtype = self.dtype if (self.dtype == torch.float16 if half is None else half) else torch.float32
         self.attention = self._pick_attention("flash" if options.attention == "triton" else options.attention)
         self.graphs: OrderedDict[tuple[int, ...], _Loop | _OneStep] = OrderedDict()
         self._mod_tables: dict[int, torch.Tensor] = {}
         self.info = RuntimeInfo("torch-fast", options.precision, torch.cuda.get_device_name(self.device),
                                 f"conv {self.conv}, attention "
                                 f"{'triton fused q/k/v' if self.fused_attention else self.attention.name}, "
+                                f"residual {str(self.residual_dtype).removeprefix('torch.')}, "
                                 f"{SCOPE_TEXT[options.graph_scope] if options.graphs else 'no graphs'}; {self.weights}")
 
     def _pick_attention(self, preferred: str):
@@ -354,9 +357,7 @@ class TorchFastCFM:
 
     def _buffers(self, batch: int, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The residual stream (fp32, or the compute dtype: ``residual_half``) and a step's normalised GEMM input."""
-        half = self.options.residual_half
-        residual = self.dtype if (self.dtype == torch.float16 if half is None else half) else torch.float32
-        return (torch.empty(batch, frames, self.packed.dim, device=self.device, dtype=residual),
+        return (torch.empty(batch, frames, self.packed.dim, device=self.device, dtype=self.residual_dtype),
                 torch.empty(batch, frames, self.packed.dim, device=self.device, dtype=self.dtype))
 
     def _velocity(self, x: torch.Tensor, cond: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
