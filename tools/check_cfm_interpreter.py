@@ -34,9 +34,13 @@ prompt = torch.randn(B, 100, P, generator=g)
 noise = torch.randn(B, 100, T, generator=g)
 with torch.inference_mode():
     ref = model.inference(mu, [T] * B, prompt, steps, noise=noise)
-def snr(a, b):
+
+
+def snr(a: torch.Tensor, b: torch.Tensor) -> float:
     a, b = a[..., P:].double(), b[..., P:].double()
     return float(10 * torch.log10(b.pow(2).mean() / (a - b).pow(2).mean()))
+
+
 for opts in [  # fp32 (attention falls back to SDPA); the defaults in both scopes; the old fp16 choices
         FastOptions(precision="fp32", graphs=False), FastOptions(precision="fp16", graphs=False),
              FastOptions(precision="fp16", graphs=False, graph_scope="step"),
