@@ -12,6 +12,7 @@ import torch
 
 from gsv_trt.models.cfm.config import DiTConfig
 from gsv_trt.models.sovits.frontend_loader import random_frontend
+from gsv_trt.quality import metrics
 from gsv_trt.synthesis import Segment
 from gsv_trt.synthesis.loader import open_stage
 from gsv_trt.synthesis.prompt import Prompt
@@ -106,7 +107,7 @@ def test_the_stage_on_torch_fast_runs_the_fast_front_end(runtime, name):
 
 
 def snr_db(got: torch.Tensor, ref: torch.Tensor) -> float:
-    return float(10 * torch.log10(ref.pow(2).mean() / (got.float() - ref).pow(2).mean()))
+    return metrics.snr_db(ref.cpu().numpy(), got.float().cpu().numpy())
 
 
 def test_tf32_front_end_is_closer_to_fp32_than_upstreams_half_precision(plain):
