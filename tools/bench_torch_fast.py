@@ -8,10 +8,10 @@ usage (from the repository root, on a GPU machine):
   python tools/bench_torch_fast.py --ref .ref/reference --rows v3:934,v3:100,v4:1000,v4:100 --out bench.jsonl
 modes (--modes, comma list): upstream-fp16, upstream-fp32, nvkernel-fp32, nvkernel-fp16 (v3 only; builds with nvcc
 at first use), eager-fp16, compile-fp16, ro-fp16 (torch.compile default / reduce-overhead of our model),
-fast-<fp16|bf16|fp32>[-ncl|-nlc][-hand|-autotune][-nograph][-fsN][-heur|-search] (this project's torch-fast runtime: by
+fast-<fp16|bf16|fp32>[-ncl|-nlc][-hand|-autotune][-nograph][-fsN][-heur] (this project's torch-fast runtime: by
 default torch.compile'd before capture; -hand: hand fusion only; -autotune: max-autotune-no-cudagraphs; fsN: v4
-stages of <= N channels run as one fused Triton kernel each, fs0: none; -heur / -search: cuDNN's heuristic conv
-algorithms / its benchmark search, instead of the runtime's default: heuristics with -hand, the search otherwise).
+stages of <= N channels run as one fused Triton kernel each, fs0: none; -heur: cuDNN's heuristic conv algorithms
+instead of its benchmark search).
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def make_mode(mode: str, loaded, ref_dir: Path):
         fs = [int(p[2:]) for p in parts if p.startswith("fs") and p[2:].isdigit()]
         vocoder = TorchFastVocoder(loaded, prec, "cuda", buckets=() if "nograph" in parts else DEFAULT_BUCKETS,
                                    use_compile=compile_mode, layout="ncl" if "ncl" in parts else "nlc",
-                                   cudnn_benchmark=True if "search" in parts else False if "heur" in parts else None,
+                                   cudnn_benchmark="heur" not in parts,
                                    **({"fused_stage_channels": fs[0]} if fs else {}))
         fn = vocoder.forward_tensor
         extra["vocoder"] = vocoder

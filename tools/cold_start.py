@@ -3,9 +3,8 @@ compile caches) and restarted (warm caches: gsv_trt/runtime/compile_cache.py). O
 
 usage (repository root, GPU machine):
     python tools/cold_start.py --parts v3-vocoder,v4-vocoder,v4-vocoder:none,v3-vocoder:none:heuristics,v4-cfm
-(":none": the vocoder's hand-fused path, which the synthesis stage and the overlay run; ":heuristics" or ":search"
-after it: cuDNN's heuristic conv algorithms or its per-process benchmark search instead of the runtime's default,
-which is heuristics on the hand-fused path)
+(":none": the vocoder's hand-fused path, which the synthesis stage and the overlay run; ":heuristics" after it:
+cuDNN's heuristic conv algorithms instead of its per-process benchmark search)
 Weights are RANDOM (generating them is timed apart as load_s); with a real checkpoint load_s is reading the file.
 """
 
@@ -52,7 +51,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parts", default="v3-vocoder,v4-vocoder,v4-cfm",
                     help="comma list of v3|v4-vocoder[:compile mode, e.g. none for the hand-fused path]"
-                         "[:heuristics|:search]|v4-cfm")
+                         "[:heuristics]|v4-cfm")
     ap.add_argument("--out", type=Path, default=None, help="also append the JSON lines here")
     args = ap.parse_args()
     for part in args.parts.split(","):
@@ -62,7 +61,7 @@ def main() -> int:
             name, _, rest = part.partition(":")
             mode, _, search = rest.partition(":")
             child = CHILD.format(repo=str(REPO), part=name, cache=cache, compile=mode or "default",
-                                 benchmark={"heuristics": False, "search": True}.get(search))
+                                 benchmark=search != "heuristics")
             done = subprocess.run([sys.executable, "-c", child],
                                   capture_output=True, text=True)
             rec = {"part": part, "start": label, "process_s": round(time.perf_counter() - start, 2),

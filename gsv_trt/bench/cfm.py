@@ -47,7 +47,7 @@ FAST_VARIANTS = {"triton": ("conv", "triton"), "cudnn": ("conv", "cudnn"), "cudn
                  "nograph": ("graphs", False), "contig": ("contiguous_qkv", True),
                  "res16": ("residual_half", True), "stepgraph": ("graph_scope", "step"),
                  "tritonattn": ("attention", "triton"), "flashattn": ("attention", "flash"),
-                 "res32": ("residual_half", False), "nopdl": ("pdl", False)}
+                 "res32": ("residual_half", False)}
 DEFAULT_MODES = ("upstream-fp16", "upstream-fp32", "upstream-compile-bf16", "eager-fp16", "torch-fast-fp16",
                  "torch-fast-bf16")
 DEFAULT_ROWS = "v4:1:1000:32,v3:1:934:32,v4:1:1000:8,v4:4:1000:32"

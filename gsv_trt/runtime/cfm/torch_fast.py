@@ -72,9 +72,6 @@ class FastOptions:
     # bf16's 8-bit mantissa already sits near the gate
     residual_half: bool | None = None
     graphs: bool = True  # replay CUDA graphs (False: run the same kernels eagerly)
-    # programmatic dependent launch of the Triton kernels (Hopper and newer; ignored elsewhere): each may be
-    # scheduled while the kernel before it drains, hiding launch gaps between the step's ~200 short kernels
-    pdl: bool = True
     # "loop": one graph per (B, T, steps) holds every Euler step (a new shape costs a capture of the whole loop,
     # 0.1-0.9 s). "step": one graph of one step per (B, T), replayed per step: as fast on the H200 (BENCHMARKS.md
     # §5), captured in 0.02 s and serving any step count; the synthesis stage uses it (new lengths per request)
@@ -270,8 +267,6 @@ class TorchFastCFM:
         self.fused_attention = options.attention == "triton" and self.dtype != torch.float32
         half = options.residual_half
         self.residual_dtype = self.dtype if (self.dtype == torch.float16 if half is None else half) else torch.float32
-        self.pdl = (options.pdl and self.device.type == "cuda"  # "cpu": the Triton interpreter (check_cfm_interpreter)
-                    and torch.cuda.get_device_capability(self.device) >= (9, 0))
         self.attention = self._pick_attention("flash" if options.attention == "triton" else options.attention)
         self.graphs: OrderedDict[tuple[int, ...], _Loop | _OneStep] = OrderedDict()
         self._mod_tables: dict[int, torch.Tensor] = {}
@@ -279,7 +274,6 @@ class TorchFastCFM:
                                 f"conv {self.conv}, attention "
                                 f"{'triton fused q/k/v' if self.fused_attention else self.attention.name}, "
                                 f"residual {str(self.residual_dtype).removeprefix('torch.')}, "
-                                f"{'PDL, ' if self.pdl else ''}"
                                 f"{SCOPE_TEXT[options.graph_scope] if options.graphs else 'no graphs'}; {self.weights}")
 
     def _pick_attention(self, preferred: str):
@@ -329,8 +323,8 @@ class TorchFastCFM:
             from ..kernels.dit import grouped_conv_mish
 
             first = torch.empty(h.shape, device=self.device, dtype=dtype)
-            grouped_conv_mish(h0.to(dtype), p.conv_w_taps[0], p.conv_b[0], first, pdl=self.pdl)
-            grouped_conv_mish(first, p.conv_w_taps[1], p.conv_b[1], h, residual=h0, pdl=self.pdl)
+            grouped_conv_mish(h0.to(dtype), p.conv_w_taps[0], p.conv_b[0], first)
+            grouped_conv_mish(first, p.conv_w_taps[1], p.conv_b[1], h, residual=h0)
             return
         x = h0.to(dtype)
         for w, b in zip(p.conv_w, p.conv_b):
@@ -375,7 +369,7 @@ class TorchFastCFM:
         from ..kernels.attention import fused_qkv_attention
         from ..kernels.dit import modulated_norm, rope_first_channels
 
-        p, pdl = self.packed, self.pdl
+        p = self.packed
         batch, frames, _ = x.shape
         dim, inner, heads = p.dim, p.inner, p.heads
         h0 = F.linear(x, p.in_x_w) + cond
@@ -386,11 +380,11 @@ class TorchFastCFM:
             shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = (
                 m[:, base + j * dim: base + (j + 1) * dim] for j in range(6))
             if i == 0:
-                modulated_norm(h, shift_msa, scale_msa, normed, pdl=pdl)
+                modulated_norm(h, shift_msa, scale_msa, normed)
             qkv = F.linear(normed, p.qkv_w[i], p.qkv_b[i])  # [B, T, 3 * inner]
-            rope_first_channels(qkv, cos, sin, inner, pdl=pdl)
+            rope_first_channels(qkv, cos, sin, inner)
             if self.fused_attention:
-                attn = fused_qkv_attention(qkv, heads, pdl=pdl)  # [B, T, inner] straight from the projection
+                attn = fused_qkv_attention(qkv, heads)  # [B, T, inner] straight from the projection
             else:
                 q, k, v = (qkv[..., j * inner:(j + 1) * inner].view(batch, frames, heads, -1).transpose(1, 2)
                            for j in range(3))
@@ -399,7 +393,7 @@ class TorchFastCFM:
                 with sdpa_kernel(self.attention):
                     attn = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(batch, frames, inner)
             attn = F.linear(attn, p.out_w[i], p.out_b[i])
-            modulated_norm(h, shift_mlp, scale_mlp, normed, residual=attn, gate=gate_msa, pdl=pdl)
+            modulated_norm(h, shift_mlp, scale_mlp, normed, residual=attn, gate=gate_msa)
             if self.options.gelu_epilogue:
                 hidden = torch._addmm_activation(p.ff1_b[i], normed.view(batch * frames, dim), p.ff1_w[i].t(),
                                                  use_gelu=True).view(batch, frames, -1)
@@ -409,11 +403,11 @@ class TorchFastCFM:
             if i + 1 < p.depth:
                 nxt = (i + 1) * 6 * dim
                 modulated_norm(h, m[:, nxt:nxt + dim], m[:, nxt + dim:nxt + 2 * dim], normed, residual=ff,
-                               gate=gate_mlp, pdl=pdl)
+                               gate=gate_mlp)
             else:  # norm_out: AdaLayerNormZero_Final chunks (scale, shift)
                 fin = p.depth * 6 * dim
                 modulated_norm(h, m[:, fin + dim:fin + 2 * dim], m[:, fin:fin + dim], normed, residual=ff,
-                               gate=gate_mlp, pdl=pdl)
+                               gate=gate_mlp)
         return F.linear(normed, p.out_w_final, p.out_b_final).float()  # [B, T, mel]
 
     def _loop(self, x0: torch.Tensor, prompt: torch.Tensor, text: torch.Tensor, mods: torch.Tensor,

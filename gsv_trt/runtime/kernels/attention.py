@@ -16,8 +16,6 @@ import torch
 import triton
 import triton.language as tl
 
-from .dit import pdl_launch
-
 # (BLOCK_M, BLOCK_N, warps, pipeline stages): the autotuner times each once per size class (T rounded up to a power
 # of two, and B·H), so a new length of the same class costs no tuning
 TILES = ((64, 64, 4, 3), (64, 128, 4, 3), (128, 64, 4, 3), (128, 64, 8, 3), (128, 128, 8, 3), (64, 64, 4, 4),
@@ -26,10 +24,7 @@ TILES = ((64, 64, 4, 3), (64, 128, 4, 3), (128, 64, 4, 3), (128, 64, 8, 3), (128
 
 @triton.jit
 def _attention_kernel(qkv_ptr, out_ptr, frames, size_class, row_stride, out_stride, inner, scale_log2e,
-                      HEADS: tl.constexpr, D: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                      PDL: tl.constexpr):
-    if PDL:  # programmatic dependent launch: wait for the q/k/v producer before the first load (kernels/dit.py)
-        tl.extra.cuda.gdc_wait()
+                      HEADS: tl.constexpr, D: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     tile, bh = tl.program_id(0), tl.program_id(1)
     batch, head = bh // HEADS, bh % HEADS
     base = qkv_ptr + batch * frames * row_stride + head * D
@@ -62,10 +57,10 @@ _tuned = triton.autotune(configs=[triton.Config({"BLOCK_M": m, "BLOCK_N": n}, nu
 
 
 def fused_qkv_attention(qkv: torch.Tensor, heads: int, out: torch.Tensor | None = None,
-                        tile: tuple[int, int, int, int] | None = None, pdl: bool = False) -> torch.Tensor:
+                        tile: tuple[int, int, int, int] | None = None) -> torch.Tensor:
     """softmax(q kᵀ / √d) v per head, no mask. ``qkv`` [B, T, 3·inner] (q | k | v, heads of ``inner / heads``
     channels each, rows contiguous) -> [B, T, inner] in qkv's dtype (``out`` if given). ``tile``: one of
-    ``TILES`` instead of the autotuner's choice (tests check each). ``pdl``: programmatic dependent launch."""
+    ``TILES`` instead of the autotuner's choice (tests check each)."""
     batch, frames, width = qkv.shape
     inner = width // 3
     d = inner // heads
@@ -77,11 +72,9 @@ def fused_qkv_attention(qkv: torch.Tensor, heads: int, out: torch.Tensor | None 
     size_class = triton.next_power_of_2(frames) * 100_000 + batch * heads  # the autotuner's key, unused inside
     args = (qkv, out, frames, size_class, qkv.stride(1), out.stride(1), inner, scale_log2e)
     if tile is None:
-        _tuned[lambda meta: (triton.cdiv(frames, meta["BLOCK_M"]), batch * heads)](*args, HEADS=heads, D=d,
-                                                                                   **pdl_launch(pdl))
+        _tuned[lambda meta: (triton.cdiv(frames, meta["BLOCK_M"]), batch * heads)](*args, HEADS=heads, D=d)
     else:
         block_m, block_n, warps, stages = tile
         _attention_kernel[(triton.cdiv(frames, block_m), batch * heads)](
-            *args, HEADS=heads, D=d, BLOCK_M=block_m, BLOCK_N=block_n, num_warps=warps, num_stages=stages,
-            **pdl_launch(pdl))
+            *args, HEADS=heads, D=d, BLOCK_M=block_m, BLOCK_N=block_n, num_warps=warps, num_stages=stages)
     return out

@@ -5,10 +5,6 @@ The residual stream stays fp32 (an fp32 island: a DiT's residual grows over 22 b
 an fp16 stream overflow); each kernel reads it once, normalises in fp32 and writes the GEMM input in the compute
 dtype. Modulation vectors are fp32 rows of a per-call table ([B, n] with a batch stride), so one launch serves every
 row of a [B*T, D] activation.
-
-``pdl=True`` launches a kernel with programmatic dependent launch (Hopper and newer): it may be scheduled while the
-kernel before it drains, and waits (``griddepcontrol.wait``) for that kernel's results before its first load, which
-hides the launch gap between the step's ~200 short kernels.
 """
 
 from __future__ import annotations
@@ -20,17 +16,9 @@ import triton.language as tl
 LN_EPS = 1e-6  # upstream's nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
 
 
-def pdl_launch(pdl: bool) -> dict:
-    """Launch options of a kernel whose ``PDL`` flag is ``pdl`` (Triton's ``launch_pdl`` only when set, so CPU runs
-    under ``TRITON_INTERPRET=1`` see no unknown option)."""
-    return {"PDL": True, "launch_pdl": True} if pdl else {"PDL": False}
-
-
 @triton.jit
 def _modulated_norm_kernel(h_ptr, y_ptr, gate_ptr, shift_ptr, scale_ptr, out_ptr, rows_per_batch, mod_stride,
-                           D: tl.constexpr, HAS_RESIDUAL: tl.constexpr, EPS: tl.constexpr, PDL: tl.constexpr):
-    if PDL:
-        tl.extra.cuda.gdc_wait()
+                           D: tl.constexpr, HAS_RESIDUAL: tl.constexpr, EPS: tl.constexpr):
     row = tl.program_id(0)
     batch = row // rows_per_batch
     cols = tl.arange(0, D)
@@ -50,7 +38,7 @@ def _modulated_norm_kernel(h_ptr, y_ptr, gate_ptr, shift_ptr, scale_ptr, out_ptr
 
 
 def modulated_norm(h: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor, out: torch.Tensor,
-                   residual: torch.Tensor | None = None, gate: torch.Tensor | None = None, pdl: bool = False) -> None:
+                   residual: torch.Tensor | None = None, gate: torch.Tensor | None = None) -> None:
     """``out = LayerNorm(h) * (1 + scale) + shift``, after ``h += gate * residual`` (in place) when given.
 
     ``h`` [B, T, D] contiguous, fp32 (or fp16/bf16: the sums still run in fp32); ``residual``/``out`` [B, T, D] in any
@@ -65,14 +53,11 @@ def modulated_norm(h: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor, ou
     has_residual = residual is not None
     _modulated_norm_kernel[(batch * frames,)](
         h, residual if has_residual else h, gate if has_residual else shift, shift, scale, out, frames, mod_stride,
-        D=dim, HAS_RESIDUAL=has_residual, EPS=LN_EPS, num_warps=4, **pdl_launch(pdl))
+        D=dim, HAS_RESIDUAL=has_residual, EPS=LN_EPS, num_warps=4)
 
 
 @triton.jit
-def _rope_kernel(qkv_ptr, cos_ptr, sin_ptr, rows_per_batch, row_stride, k_offset, HALF: tl.constexpr,
-                 PDL: tl.constexpr):
-    if PDL:
-        tl.extra.cuda.gdc_wait()
+def _rope_kernel(qkv_ptr, cos_ptr, sin_ptr, rows_per_batch, row_stride, k_offset, HALF: tl.constexpr):
     row = tl.program_id(0)
     pos = row % rows_per_batch
     pairs = tl.arange(0, HALF)
@@ -86,21 +71,17 @@ def _rope_kernel(qkv_ptr, cos_ptr, sin_ptr, rows_per_batch, row_stride, k_offset
         tl.store(ptr + 1, (odd * cos + even * sin).to(qkv_ptr.dtype.element_ty))
 
 
-def rope_first_channels(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, k_offset: int,
-                        pdl: bool = False) -> None:
+def rope_first_channels(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, k_offset: int) -> None:
     """Rotate, in place, the first ``2 * cos.shape[1]`` channels of q (at column 0) and k (at ``k_offset``) of the
     fused projection ``qkv`` [B, T, 3 * inner], interleaved pairs, angles in fp32 (``cos``/``sin`` [T, half])."""
     batch, frames, width = qkv.shape
-    _rope_kernel[(batch * frames,)](qkv, cos, sin, frames, width, k_offset, HALF=cos.shape[1], num_warps=1,
-                                    **pdl_launch(pdl))
+    _rope_kernel[(batch * frames,)](qkv, cos, sin, frames, width, k_offset, HALF=cos.shape[1], num_warps=1)
 
 
 @triton.jit
 def _grouped_conv_mish_kernel(x_ptr, w_ptr, b_ptr, res_ptr, y_ptr, frames, D: tl.constexpr, CG: tl.constexpr,
                               K: tl.constexpr, BLOCK_T: tl.constexpr, HAS_RESIDUAL: tl.constexpr,
-                              DOT_PRECISION: tl.constexpr, PDL: tl.constexpr):
-    if PDL:
-        tl.extra.cuda.gdc_wait()
+                              DOT_PRECISION: tl.constexpr):
     tile, group, batch = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     rows = tile * BLOCK_T + tl.arange(0, BLOCK_T)
     chans = tl.arange(0, CG)
@@ -129,7 +110,7 @@ def conv_weight_for_kernel(weight: torch.Tensor, groups: int) -> torch.Tensor:
 
 
 def grouped_conv_mish(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, out: torch.Tensor,
-                      residual: torch.Tensor | None = None, block_t: int = 64, pdl: bool = False) -> None:
+                      residual: torch.Tensor | None = None, block_t: int = 64) -> None:
     """``out = Mish(Conv1d(x, groups, 'same' zero padding)) (+ residual)`` on time-major [B, T, D] tensors.
 
     One implicit GEMM per (time tile, group): the K taps are K accumulating [block_t, c] x [c, c] tensor-core dots
@@ -142,4 +123,4 @@ def grouped_conv_mish(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
     _grouped_conv_mish_kernel[grid](x, weight, bias, residual if residual is not None else out, out, frames,
                                     D=dim, CG=cg, K=k, BLOCK_T=block_t, HAS_RESIDUAL=residual is not None,
                                     DOT_PRECISION="ieee" if x.dtype == torch.float32 else "tf32",  # fp32: no TF32
-                                    num_warps=4, num_stages=3, **pdl_launch(pdl))
+                                    num_warps=4, num_stages=3)

@@ -229,16 +229,16 @@ class TorchFastVocoder:
     on every measured row (docs/torch-fast.md), at ~15-20 s of compile per bucket on first use. ``"none"`` keeps
     the hand path: a few seconds per bucket. Compiled code is cached in ``cache_dir`` (default
     ``engines/torch-fast-cache``, see gsv_trt/runtime/compile_cache.py), so a restarted process skips compiling.
-    ``cudnn_benchmark``: cuDNN times its algorithms for every conv shape before capture (True), or takes its
-    heuristics' pick (False). The search is not kept across processes. None (the default): heuristics on the
-    hand-fused path, where on the H200 they ran as fast with the same output and cut v3's warm restart from 7.3 to
-    3.5 s (BENCHMARKS.md §6); the search under torch.compile, where heuristics were not measured.
+    ``cudnn_benchmark``: cuDNN times its algorithms for every conv shape before capture (True, the default), or
+    takes its heuristics' pick (False). The search is not kept across processes; skipping it cut v3's warm restart
+    from 7.3 to 3.5 s on the H200, but the heuristics' algorithms made the stage's vocoder calls up to 6x slower
+    (v4 sequential 4.6 -> 29 ms; BENCHMARKS.md §6), so the search stays the default.
     """
 
     def __init__(self, loaded: LoadedVocoder, precision: str = "fp16", device: str | torch.device = "cuda",
                  buckets: Sequence[int] = DEFAULT_BUCKETS, use_compile: str = "default", layout: str = "nlc",
                  fused_stage_channels: int | None = None, cache_dir: str | Path | None = None,
-                 cudnn_benchmark: bool | None = None):
+                 cudnn_benchmark: bool = True):
         from .. import compile_cache
         from ..kernels.fused_activation import needs_gpu_reason
 
@@ -256,8 +256,7 @@ class TorchFastVocoder:
         self.dtype = DTYPES[precision]
         self.hop = loaded.spec.hop
         self.buckets = tuple(sorted({int(b) for b in buckets}))
-        self.layout, self.use_compile = layout, use_compile
-        self.cudnn_benchmark = use_compile != "none" if cudnn_benchmark is None else cudnn_benchmark
+        self.layout, self.use_compile, self.cudnn_benchmark = layout, use_compile, cudnn_benchmark
         self._valid = torch.ones(1, dtype=torch.int32, device=self.device)
         self.model = build_fast_model(loaded, self.dtype, layout, self._valid, fused_stage_channels)
         self._forward = self.model
