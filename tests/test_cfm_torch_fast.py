@@ -86,14 +86,14 @@ def test_half_precision_stays_close_to_fp32(model, precision, choices, min_snr_d
 
 @pytest.mark.parametrize("dtype,min_snr_db", [(torch.float16, 60.0), (torch.bfloat16, 40.0)])
 def test_triton_attention_equals_sdpa_for_every_tile(dtype, min_snr_db):
-    """Each tile the autotuner may pick, at upstream's shapes (16 heads of 64, T = 934 / 1000, B = 1 / 3), against
-    float64 softmax attention on the same rounded inputs."""
+    """Each tile the autotuner may pick, at upstream's shapes (16 heads of 64, T = 934 / 1000, B = 1 / 3) and at a T
+    that every tile divides (no partial last tile), against float64 softmax attention on the same rounded inputs."""
     import torch.nn.functional as F
 
     from gsv_trt.runtime.kernels.attention import TILES, fused_qkv_attention
 
     gen = torch.Generator(device="cuda").manual_seed(0)
-    for batch, frames in ((1, 934), (3, 1000)):
+    for batch, frames in ((1, 934), (3, 1000), (2, 512)):
         qkv = (2 * torch.randn(batch, frames, 3 * 1024, device="cuda", generator=gen)).to(dtype)
         q, k, v = (qkv[..., j * 1024:(j + 1) * 1024].view(batch, frames, 16, 64).transpose(1, 2).double()
                    for j in range(3))

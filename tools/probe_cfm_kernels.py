@@ -7,7 +7,8 @@ v4 B4 (4000):
 - each of the step's four projections with cuBLAS (what the runtime calls) against a Triton GEMM (below: fp32
   accumulation, bias and GELU in the epilogue) over a grid of tiles: 64- or 128-row tiles by 64 columns would
   fill one wave of 132 SMs at M = 1000, where cuBLAS's tiles may leave half of them idle;
-- our attention kernel over more tiles than its autotuner tries, against the autotuner's pick;
+- our attention kernel over more tiles than its autotuner tries, against the autotuner's pick, and (with
+  ``--baseline-attention FILE``) against another version of ``kernels/attention.py``, autotuned, in the same process;
 - the modulated-norm kernel at 1-8 warps.
 
 Every candidate runs as the step does: 22 launches on 22 different weights (more than L2 holds), captured in one
@@ -147,7 +148,20 @@ def probe_gemms(shape: str, m: int, emit: Callable[[dict], None]) -> None:
             record("triton" + "x".join(map(str, tile)), launches, launches[0])
 
 
-def probe_attention(shape: str, m: int, emit: Callable[[dict], None]) -> None:
+def load_attention(path: Path | None) -> Callable | None:
+    """``fused_qkv_attention`` of another version of kernels/attention.py (e.g. ``git show REV:...`` saved to a
+    file), to time against today's in one process."""
+    if path is None:
+        return None
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("baseline_attention", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.fused_qkv_attention
+
+
+def probe_attention(shape: str, m: int, emit: Callable[[dict], None], baseline: Callable | None = None) -> None:
     from gsv_trt.runtime.kernels.attention import fused_qkv_attention
 
     batch = m // 1000 if m % 1000 == 0 else 1
@@ -156,11 +170,14 @@ def probe_attention(shape: str, m: int, emit: Callable[[dict], None]) -> None:
     outs = [torch.empty(batch, frames, 1024, device="cuda", dtype=torch.half) for _ in range(DEPTH)]
     ref = fused_qkv_attention(qkv, 16, tile=(64, 64, 4, 3)).float()
     flops = 4 * batch * frames * frames * 1024
-    for tile in [None] + ATTENTION_TILES:
-        rec = {"kernel": "attention", "shape": shape, "B": batch, "T": frames,
-               "candidate": "autotuned" if tile is None else "x".join(map(str, tile))}
+    runs = [("autotuned", fused_qkv_attention, None)] + [("x".join(map(str, t)), fused_qkv_attention, t)
+                                                          for t in ATTENTION_TILES]
+    if baseline is not None:
+        runs.append(("baseline-autotuned", baseline, None))
+    for name, attention, tile in runs:
+        rec = {"kernel": "attention", "shape": shape, "B": batch, "T": frames, "candidate": name}
         try:
-            launches = [lambda i=i: fused_qkv_attention(qkv, 16, outs[i], tile) for i in range(DEPTH)]
+            launches = [lambda i=i, f=attention, t=tile: f(qkv, 16, outs[i], t) for i in range(DEPTH)]
             rec["max_abs_diff"] = float((launches[0]().float() - ref).abs().max())
             rec["us"] = round(per_launch_us(launches), 2)
             rec["tflops"] = round(flops / rec["us"] / 1e6, 1)
@@ -188,8 +205,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shapes", default=",".join(ROWS))
     ap.add_argument("--kernels", default="gemm,attention,norm")
+    ap.add_argument("--baseline-attention", type=Path, default=None, metavar="FILE",
+                    help="another version of gsv_trt/runtime/kernels/attention.py to time beside today's")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
+    baseline = load_attention(args.baseline_attention)
     torch.backends.cuda.matmul.allow_tf32 = False
     lines: list[dict] = []
 
@@ -197,7 +217,7 @@ def main() -> int:
         print(json.dumps(rec), flush=True)
         lines.append(rec)
 
-    probes = {"gemm": probe_gemms, "attention": probe_attention, "norm": probe_norm}
+    probes = {"gemm": probe_gemms, "attention": lambda *a: probe_attention(*a, baseline=baseline), "norm": probe_norm}
     for shape in args.shapes.split(","):
         for kernel in args.kernels.split(","):
             probes[kernel](shape, ROWS[shape], emit)
@@ -210,9 +230,10 @@ def main() -> int:
             groups.setdefault((r["kernel"], r["shape"], r.get("proj", "")), []).append(r)
     for key, recs in groups.items():
         base = next((r for r in recs if r["candidate"] in ("cublas", "autotuned", "warps4")), recs[0])
+        old = next((r for r in recs if r["candidate"] == "baseline-autotuned"), None)
         top = sorted(recs, key=lambda r: r["us"])[:3]
         print(" ".join(key), f"now {base['candidate']} {base['us']} us;",
-              "best:", ", ".join(f"{r['candidate']} {r['us']}" for r in top))
+              f"baseline {old['us']} us;" if old else "", "best:", ", ".join(f"{r['candidate']} {r['us']}" for r in top))
     return 0
 
 

@@ -19,7 +19,27 @@ import triton.language as tl
 # (BLOCK_M, BLOCK_N, warps, pipeline stages): the autotuner times each once per size class (T rounded up to a power
 # of two, and B·H), so a new length of the same class costs no tuning
 TILES = ((64, 64, 4, 3), (64, 128, 4, 3), (128, 64, 4, 3), (128, 64, 8, 3), (128, 128, 8, 3), (64, 64, 4, 4),
-         (128, 32, 4, 4), (32, 64, 4, 3))
+         (128, 32, 4, 4), (32, 64, 4, 3), (64, 128, 8, 3), (64, 128, 4, 4), (64, 64, 8, 3))
+
+
+@triton.jit
+def _kv_tile(q, k_ptrs, v_ptrs, cols, frames, top, total, acc, scale_log2e, MASKED: tl.constexpr):
+    """One K/V tile of the online softmax; only the last (partial) tile of a row needs the frame mask."""
+    if MASKED:
+        k = tl.load(k_ptrs, mask=(cols < frames)[:, None], other=0.0)
+        v = tl.load(v_ptrs, mask=(cols < frames)[:, None], other=0.0)
+    else:
+        k = tl.load(k_ptrs)
+        v = tl.load(v_ptrs)
+    s = tl.dot(q, tl.trans(k))  # [BLOCK_M, BLOCK_N] logits, fp32, not yet scaled
+    if MASKED:
+        s = tl.where((cols < frames)[None, :], s, float("-inf"))
+    new_top = tl.maximum(top, tl.max(s, 1) * scale_log2e)
+    p = tl.exp2(s * scale_log2e - new_top[:, None])  # the scale rides in the subtraction's FMA
+    rescale = tl.exp2(top - new_top)
+    total = total * rescale + tl.sum(p, 1)
+    acc = tl.dot(p.to(v.dtype), v, acc * rescale[:, None])
+    return new_top, total, acc
 
 
 @triton.jit
@@ -31,22 +51,20 @@ def _attention_kernel(qkv_ptr, out_ptr, frames, size_class, row_stride, out_stri
     rows = tile * BLOCK_M + tl.arange(0, BLOCK_M)
     dims = tl.arange(0, D)
     q = tl.load(base + rows[:, None] * row_stride + dims[None, :], mask=rows[:, None] < frames, other=0.0)
-    top = tl.full([BLOCK_M], float("-inf"), tl.float32)
+    top = tl.full([BLOCK_M], float("-inf"), tl.float32)  # running max, log2 units
     total = tl.zeros([BLOCK_M], tl.float32)
     acc = tl.zeros([BLOCK_M, D], tl.float32)
-    for start in range(0, frames, BLOCK_N):
-        cols = start + tl.arange(0, BLOCK_N)
-        valid = cols < frames
-        k = tl.load(base + inner + cols[None, :] * row_stride + dims[:, None], mask=valid[None, :], other=0.0)
-        s = tl.dot(q, k) * scale_log2e  # [BLOCK_M, BLOCK_N] logits in log2 units, fp32
-        s = tl.where(valid[None, :], s, float("-inf"))
-        new_top = tl.maximum(top, tl.max(s, 1))
-        p = tl.exp2(s - new_top[:, None])
-        rescale = tl.exp2(top - new_top)
-        total = total * rescale + tl.sum(p, 1)
-        v = tl.load(base + 2 * inner + cols[:, None] * row_stride + dims[None, :], mask=valid[:, None], other=0.0)
-        acc = tl.dot(p.to(v.dtype), v, acc * rescale[:, None])
-        top = new_top
+    cols = tl.arange(0, BLOCK_N)
+    k_ptrs = base + inner + cols[:, None] * row_stride + dims[None, :]  # K and V tiles as [BLOCK_N, D] rows
+    v_ptrs = k_ptrs + inner
+    full = frames // BLOCK_N * BLOCK_N
+    for _ in range(0, full, BLOCK_N):
+        top, total, acc = _kv_tile(q, k_ptrs, v_ptrs, cols, frames, top, total, acc, scale_log2e, False)
+        k_ptrs += BLOCK_N * row_stride
+        v_ptrs += BLOCK_N * row_stride
+        cols += BLOCK_N
+    if full < frames:
+        top, total, acc = _kv_tile(q, k_ptrs, v_ptrs, cols, frames, top, total, acc, scale_log2e, True)
     out = acc / total[:, None]
     target = out_ptr + batch * frames * out_stride + rows[:, None] * out_stride + head * D + dims[None, :]
     tl.store(target, out.to(out_ptr.dtype.element_ty), mask=rows[:, None] < frames)
