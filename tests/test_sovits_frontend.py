@@ -30,6 +30,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SEEDS = {"v3": 3, "v4": 4}  # as tools/make_sovits_fixtures.py
 CLIP_SAMPLES = 76800
 TOL = 1e-5
+SPEC_ATOL = 3e-5  # FFT rounding is relative to a frame's loudest bin and differs between CPUs (seen: 1.1e-5)
 SMALL = FrontEndConfig(ssl_dim=32, hidden_channels=16, filter_channels=32, style_hidden=16, gin_channels=16,
                        fea_channels=16)  # every size but the input formats reduced: fast tests of lengths and loading
 
@@ -55,6 +56,19 @@ def max_diff(a: torch.Tensor, b: np.ndarray) -> float:
     return float(np.abs(a.numpy() - b).max())
 
 
+def assert_mel_close(mel: torch.Tensor, golden_mel: np.ndarray) -> None:
+    """The reference mel (the CFM's scale) against upstream's: 1e-5 where the bin carries sound; near the log's
+    1e-5 floor the log magnifies the FFT's last-bit rounding, which differs between CPUs (seen: 1.4e-4 in v4's top
+    bin at ln mel -11.3 on an AMD EPYC, 0 on the machine that made the fixtures), so there 5e-4. A wrong hop,
+    window, resampler or scaling moves the loud bins by far more."""
+    mel = mel.numpy()
+    assert mel.shape == golden_mel.shape
+    diff = np.abs(mel - golden_mel)
+    loud = denormalise_mel(torch.from_numpy(golden_mel)).numpy() > -7.0  # ln mel; the floor is ln 1e-5 = -11.5
+    assert loud.mean() > 0.5 and diff[loud].max() <= TOL
+    assert diff.max() <= 5e-4
+
+
 @pytest.fixture(scope="module")
 def clip_path(tmp_path_factory):
     """The first 3.2 s of the shipped LibriTTS clip, 16-bit as shipped (the golden files were made from it)."""
@@ -68,7 +82,7 @@ def clip_path(tmp_path_factory):
 def test_prompt_and_targets_equal_upstream(version, clip_path):
     g, frontend = golden(f"sovits_{version}"), golden_frontend(version)
     ref = load_reference(clip_path, version)
-    np.testing.assert_allclose(ref.refer_spec[:, :, ::5].numpy(), g["refer_spec_strided"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ref.refer_spec[:, :, ::5].numpy(), g["refer_spec_strided"], rtol=1e-5, atol=SPEC_ATOL)
 
     # the prompt, as the synthesis stage prepares it: decode_encp, then cut features and mel to T_min / T_ref
     fea_ref, ge = frontend.decode_encp(torch.from_numpy(g["prompt_codes"]), torch.from_numpy(g["prompt_phones"]),
@@ -76,7 +90,7 @@ def test_prompt_and_targets_equal_upstream(version, clip_path):
     fea_ref, mel2 = align_prompt(fea_ref, ref.mel, t_ref=CFM_SHAPES[version][0])
     assert max_diff(ge, g["ge"]) <= TOL
     assert max_diff(fea_ref, g["fea_ref"]) <= TOL
-    assert max_diff(mel2, g["mel2"]) <= TOL
+    assert_mel_close(mel2, g["mel2"])
 
     # targets reuse the prompt's style vector; speed resamples the content frames
     for speed in (1.0, 1.25):
@@ -92,8 +106,8 @@ def test_reference_preparation_branches_equal_upstream(case):
     ref = ReferenceAudio(torch.from_numpy(g[f"{case}_samples"]), int(g[f"{case}_rate"]), case)
     for version in ("v3", "v4"):
         prepared = prepare_reference(ref, version)
-        np.testing.assert_allclose(prepared.refer_spec.numpy(), g[f"{case}_spec"], rtol=1e-5, atol=1e-5)
-        assert max_diff(prepared.mel, g[f"{case}_mel2_{version}"]) <= TOL
+        np.testing.assert_allclose(prepared.refer_spec.numpy(), g[f"{case}_spec"], rtol=1e-5, atol=SPEC_ATOL)
+        assert_mel_close(prepared.mel, g[f"{case}_mel2_{version}"])
 
 
 def test_cfm_mel_scale_maps_upstreams_range_to_plus_minus_one_and_back():
