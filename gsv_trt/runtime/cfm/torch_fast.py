@@ -59,9 +59,9 @@ class FastOptions:
     precision: str = "fp16"
     conv: str = "triton"  # grouped conv position embedding: Triton implicit GEMM, cuDNN (NCL / channels-last), unfold
     # "triton": our kernel reading the fused q/k/v projection and writing the output projection's layout
-    # (kernels/attention.py; fp16/bf16 only, fp32 takes flash's order): 1.2 ms faster than flash at v4 B1 32 steps,
-    # same SNR (BENCHMARKS.md, 2026-12-02). Else the preferred SDPA backend: flash | cudnn | efficient (the others
-    # follow as fallbacks); cuDNN's is 3 % faster than ours at B = 4, within the spread
+    # (kernels/attention.py; fp16/bf16 only, fp32 takes flash's order): the fastest at B = 1, same SNR as flash; at
+    # B = 4 cuDNN's was 3 % faster before our kernel's rework took 14 % off it (BENCHMARKS.md §5, not rerun side by
+    # side). Else the preferred SDPA backend: flash | cudnn | efficient (the others follow as fallbacks)
     attention: str = "triton"
     gelu_epilogue: bool = True  # feed-forward GELU in cuBLASLt's GEMM epilogue (tanh approximation)
     # q/k/v copied to contiguous [B, H, T, D] before attention (the step's views are strided): a diagnostic for the
