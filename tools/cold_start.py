@@ -4,7 +4,8 @@ compile caches) and restarted (warm caches: gsv_trt/runtime/compile_cache.py). O
 usage (repository root, GPU machine):
     python tools/cold_start.py --parts v3-vocoder,v4-vocoder,v4-vocoder:none,v3-vocoder:none:heuristics,v4-cfm
 (":none": the vocoder's hand-fused path, which the synthesis stage and the overlay run; ":heuristics" after it:
-cuDNN's heuristic conv algorithms instead of its per-process benchmark search)
+cuDNN's heuristic conv algorithms instead of its per-process benchmark search; ":limitN": the search, timing only
+the first N of the heuristics' candidates, torch.backends.cudnn.benchmark_limit, default 10)
 Weights are RANDOM (generating them is timed apart as load_s); with a real checkpoint load_s is reading the file.
 """
 
@@ -37,13 +38,19 @@ else:
     from gsv_trt.models.vocoder import load_vocoder
     from gsv_trt.runtime.vocoder.torch_fast import TorchFastVocoder
     loaded = load_vocoder(part[:2], "random")
+    if {limit!r} is not None:
+        torch.backends.cudnn.benchmark_limit = {limit!r}
     t1 = time.perf_counter()
     runtime = TorchFastVocoder(loaded, "fp16", cache_dir={cache!r}, use_compile={compile!r},
                                cudnn_benchmark={benchmark!r})
+    torch.cuda.synchronize()
+    t_built = time.perf_counter()
     out = runtime(torch.randn(1, 100, 934 if part.startswith("v3") else 1000).numpy())
 torch.cuda.synchronize()
 t2 = time.perf_counter()
-print({{"load_s": round(t1 - t0, 2), "runtime_to_first_output_s": round(t2 - t1, 2), "total_s": round(t2 - t0, 2)}})
+split = {{"runtime_built_s": round(t_built - t1, 2)}} if part.endswith("vocoder") else {{}}
+print({{"load_s": round(t1 - t0, 2), "runtime_to_first_output_s": round(t2 - t1, 2), "total_s": round(t2 - t0, 2),
+       **split}})
 """
 
 
@@ -51,7 +58,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parts", default="v3-vocoder,v4-vocoder,v4-cfm",
                     help="comma list of v3|v4-vocoder[:compile mode, e.g. none for the hand-fused path]"
-                         "[:heuristics]|v4-cfm")
+                         "[:heuristics|:limitN]|v4-cfm")
     ap.add_argument("--out", type=Path, default=None, help="also append the JSON lines here")
     args = ap.parse_args()
     for part in args.parts.split(","):
@@ -60,8 +67,9 @@ def main() -> int:
             start = time.perf_counter()
             name, _, rest = part.partition(":")
             mode, _, search = rest.partition(":")
+            limit = int(search[len("limit"):]) if search.startswith("limit") else None
             child = CHILD.format(repo=str(REPO), part=name, cache=cache, compile=mode or "default",
-                                 benchmark=search != "heuristics")
+                                 benchmark=search != "heuristics", limit=limit)
             done = subprocess.run([sys.executable, "-c", child],
                                   capture_output=True, text=True)
             rec = {"part": part, "start": label, "process_s": round(time.perf_counter() - start, 2),

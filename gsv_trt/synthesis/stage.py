@@ -11,6 +11,9 @@ Noise: each CFM call draws ``randn([B, 100, T])`` from ``generator`` (default: t
 stage's device, as upstream) in upstream's order, so with the same seed the same noise goes to the same call. A CPU
 generator for a CUDA stage draws on the CPU (CPU and GPU runs then get the same noise). Tensors stay on the device from
 the front end to the audio; the only host transfers are the SOLA shifts (one per call) and the runtimes' own checks.
+
+On a GPU the prompt is prepared on the stage's own stream while the first segment's features are decoded on the
+caller's (prompt.py): the two SoVITS decodes are launch-bound, so side by side they take about as long as one.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ class SynthesisStage:
         self.cfm, self.vocoder = cfm, vocoder
         self.chunking = chunking or Chunking.for_version(version)
         self.clock = PartClock(self.device)  # off until measure()
+        self._aside = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None  # for prompts
 
     @property
     def sample_rate(self) -> int:
@@ -75,14 +79,26 @@ class SynthesisStage:
         """The reference and the prompt's tokens/phones, prepared once per request."""
         self.frontend.check_ids(codes.view(1, 1, -1), phones.view(1, -1))  # ids on the host, before the device
         with self.clock.part("front end"):
-            return prepare_prompt(self.frontend, reference, codes, phones, self.chunking.t_ref)
+            if self._aside is None:
+                return prepare_prompt(self.frontend, reference, codes, phones, self.chunking.t_ref)
+            caller = torch.cuda.current_stream(self.device)
+            self._aside.wait_stream(caller)
+            with torch.cuda.stream(self._aside):
+                prompt = prepare_prompt(self.frontend, reference, codes, phones, self.chunking.t_ref)
+            for tensor in (prompt.fea, prompt.mel, prompt.ge):
+                tensor.record_stream(caller)  # read there: the allocator must not hand the memory out earlier
+            return prompt
 
     def features(self, prompt: Prompt, segment: Segment, speed: float) -> torch.Tensor:
-        """The segment's CFM condition [1, 512, T] (style from the prompt's reference)."""
+        """The segment's CFM condition [1, 512, T] (style from the prompt's reference). Every path calls it before
+        its first CFM call: from here on the current stream also waits for the whole prompt."""
         codes, phones = segment.codes.view(1, 1, -1), segment.phones.view(1, -1)
         self.frontend.check_ids(codes, phones)  # ids on the host, before the device
         with self.clock.part("front end"):
-            fea, _ = self.frontend.decode_encp(codes.to(self.device), phones.to(self.device), None, prompt.ge, speed)
+            codes, phones = codes.to(self.device), phones.to(self.device)
+            prompt.wait_style()
+            fea, _ = self.frontend.decode_encp(codes, phones, None, prompt.ge, speed)
+            prompt.wait()
             return fea
 
     def _cfm(self, mu: torch.Tensor, prompt_mel: torch.Tensor, steps: int,
@@ -140,6 +156,7 @@ class SynthesisStage:
     def stream_mels(self, prompt: Prompt, fea: torch.Tensor, steps: int = 32, generator: torch.Generator | None = None,
                     plan: StreamPlan = StreamPlan()) -> Iterator[torch.Tensor]:
         """One segment's features [1, 512, T] -> its mel [1, 100, n] chunk by chunk (streaming.py: the plan)."""
+        prompt.wait()
         t_min = prompt.frames
         fea_ref, prompt_mel = prompt.fea, prompt.mel
         later = plan.later or self.chunking.chunk_len(t_min)

@@ -11,6 +11,9 @@ throughout, as the eager front end (the CFM takes its output). ``tf32`` picks th
 (upstream's ``is_half`` runs this whole front end in fp16), and run on tensor cores: the true-fp32 convs took
 ~5.7 ms of each decode_encp on an H200 (tools/profile_stage.py). Without CUDA graphs (CPU, or ``graphs=False``)
 the same padded computation runs eagerly. Thread-safe: calls share the static buffers, so they run one at a time.
+Streams: each CUDA stream gets graphs and static buffers of its own, so calls on two streams (the stage's prompt and
+first segment) may run at once on the device; host-to-device copies do not block, so launching one call does not
+wait for the other.
 """
 
 from __future__ import annotations
@@ -84,7 +87,7 @@ class TorchFastFrontEnd(nn.Module):
     ``tf32``: TF32 convs and matmuls (module docstring)."""
 
     def __init__(self, model: SovitsFrontEnd, provenance: str = "", graphs: bool | None = None,
-                 max_graphs: int = 24, token_ladder=TOKEN_LADDER, phone_ladder=PHONE_LADDER,
+                 max_graphs: int = 32, token_ladder=TOKEN_LADDER, phone_ladder=PHONE_LADDER,
                  spec_ladder=SPEC_LADDER, tf32: bool = False):
         super().__init__()
         self.model = model.eval()
@@ -93,7 +96,7 @@ class TorchFastFrontEnd(nn.Module):
         self.ladders = {"tokens": tuple(token_ladder), "phones": tuple(phone_ladder), "spec": tuple(spec_ladder)}
         self.lock = threading.Lock()
         self.entries: OrderedDict[tuple, _Captured] = OrderedDict()
-        self.capture_seconds: dict[tuple, float] = {}  # every capture made, by key
+        self.capture_seconds: dict[tuple, float] = {}  # the latest capture of each bucket (on any stream)
         self.eager_calls = 0  # calls that fell back to the plain model
         self.log: Callable[[str], None] = lambda message: print(message, file=sys.stderr)
 
@@ -147,13 +150,20 @@ class TorchFastFrontEnd(nn.Module):
             return fea, (ge if given else ge.clone())
 
     # -- entries ---------------------------------------------------------------------------------------------------
-    def _entry(self, key: tuple, make: Callable[[], _Captured]) -> _Captured:
+    def _host_values(self, values: list[int]) -> torch.Tensor:
+        """Lengths for a static buffer, pinned on a GPU so that copying them does not block the host."""
+        return torch.tensor(values, pin_memory=self.device.type == "cuda")
+
+    def _entry(self, bucket_key: tuple, make: Callable[[], _Captured]) -> _Captured:
+        device = self.device
+        key = bucket_key
+        if device.type == "cuda":  # static buffers are the stream's own: calls on two streams may overlap
+            key = (*bucket_key, torch.cuda.current_stream(device).cuda_stream)
         if key in self.entries:
             self.entries.move_to_end(key)
             return self.entries[key]
         start = time.perf_counter()
         entry = make()
-        device = self.device
         if self._graphed(device):
             try:
                 entry.capture(device)
@@ -162,7 +172,7 @@ class TorchFastFrontEnd(nn.Module):
                 self.graphs, entry.graph = False, None
                 self.log(f"torch-fast front end: CUDA graph capture failed ({str(error).splitlines()[0][:160]}); "
                          "running its padded computation without graphs from now on")
-        self.capture_seconds[key] = time.perf_counter() - start
+        self.capture_seconds[bucket_key] = time.perf_counter() - start
         self.entries[key] = entry
         while len(self.entries) > self.max_graphs:
             self.entries.popitem(last=False)
@@ -184,7 +194,7 @@ class TorchFastFrontEnd(nn.Module):
         s = entry.static
         s["codes"][:, :, :n].copy_(codes)  # the padding keeps earlier ids: masked, it changes no valid frame
         s["phones"][:, :p].copy_(phones)
-        s["lengths"].copy_(torch.tensor([n, p, valid_feature_frames(n, self.version)]))
+        s["lengths"].copy_(self._host_values([n, p, valid_feature_frames(n, self.version)]), non_blocking=True)
         s["ge"].copy_(ge)
         return entry.run()[:, :, : feature_frames(n, self.version)].clone()
 
@@ -208,5 +218,5 @@ class TorchFastFrontEnd(nn.Module):
 
         entry = self._entry(("style", frames), make)
         entry.static["spec"][:, :, : shape[2]].copy_(refer_spec[:, : self.cfg.style_bins])
-        entry.static["length"].copy_(torch.tensor([shape[2]]))
+        entry.static["length"].copy_(self._host_values([shape[2]]), non_blocking=True)
         return entry.run()
