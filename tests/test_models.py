@@ -8,6 +8,7 @@ import torch
 
 from gsv_trt.models.vocoder import build_model, load_vocoder, spec_for
 from gsv_trt.models.strict_load import load_strict
+from gsv_trt.models.uninitialised import uninitialised
 from gsv_trt.models.vocoder.checkpoint import fold_weight_norm, read_checkpoint, unwrap_state_dict
 from gsv_trt.models.vocoder.config import BigVGANConfig, GeneratorConfig
 from gsv_trt.models.vocoder.generator import Generator
@@ -90,3 +91,18 @@ def test_weight_norm_folding_equals_torch_remove_weight_norm():
     torch.nn.utils.remove_weight_norm(conv)
     assert set(folded) == {"weight", "bias"}
     assert torch.allclose(folded["weight"], conv.weight, atol=1e-7, rtol=0)
+
+
+def test_loaders_skip_init_and_refuse_a_model_a_state_dict_would_not_fill():
+    # what the loaders and the torch-fast vocoder build before loading every tensor strictly
+    model = uninitialised(lambda: Generator(GeneratorConfig(upsample_initial_channel=32)))
+    assert {p.device.type for p in model.parameters()} == {"cpu"}
+    model.load_state_dict(Generator(GeneratorConfig(upsample_initial_channel=32)).state_dict())
+
+    class Positions(torch.nn.Module):  # the CFM's text embedding keeps such a table out of its state dict
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("table", torch.arange(8.0), persistent=False)
+
+    with pytest.raises(ValueError, match="buffer table is not in the state dict"):
+        uninitialised(Positions)

@@ -81,7 +81,7 @@ def test_two_threads_each_get_their_own_result(plain, fast):
 
 
 def test_calls_on_two_streams_overlap_and_each_gets_its_own_result(plain, fast):
-    # the stage's prompt and first segment: one bucket, launched on two streams with no sync in between
+    # the stage's prompt and first segment: one bucket (224/96), on two streams with no sync in between
     args = [inputs(210 + i, 95 + i, seed=50 + i) for i in range(2)]
     expected = [eager(plain, *a)[0] for a in args]
     streams = [torch.cuda.Stream(), torch.cuda.Stream()]
@@ -94,8 +94,8 @@ def test_calls_on_two_streams_overlap_and_each_gets_its_own_result(plain, fast):
         for stream in streams:
             torch.cuda.current_stream().wait_stream(stream)
         assert max(diff(g, e) for g, e in zip(got, expected)) <= TOL
-    lanes = {k[-1] for k in fast.entries if k[:3] == ("features", 256, 128)}
-    assert {s.cuda_stream for s in streams} <= lanes
+    lanes = {k[-1] for k in fast.entries if k[0] == "features"}
+    assert {s.cuda_stream for s in streams} <= lanes  # a graph and static buffers for each stream
 
 
 def test_a_new_bucket_captures_and_past_the_ladder_runs_eager(plain, fast):

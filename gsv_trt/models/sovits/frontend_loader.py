@@ -18,6 +18,7 @@ import torch
 
 from ...errors import GsvTrtError
 from ..strict_load import load_strict
+from ..uninitialised import uninitialised
 from ..vocoder.checkpoint import fold_weight_norm
 from .frontend import FEATURE_UPSAMPLE, FULL_FRONTEND, FrontEndConfig, SovitsFrontEnd
 from .random_weights import seeded_state_dict
@@ -96,8 +97,5 @@ def random_frontend(version: str, seed: int = RANDOM_SEED, config: FrontEndConfi
 
 
 def _untrained(version: str, config: FrontEndConfig) -> SovitsFrontEnd:
-    """Allocated, not initialised: every tensor is loaded next (strictly), so torch's default init of 45 M
-    parameters would be wasted time. Building on the meta device also leaves the caller's random state alone."""
-    with torch.device("meta"):
-        model = SovitsFrontEnd(version, config)
-    return model.to_empty(device="cpu")
+    """Allocated, not initialised: every tensor is loaded next (strictly)."""
+    return uninitialised(lambda: SovitsFrontEnd(version, config))

@@ -13,6 +13,7 @@ from ...errors import GsvTrtError
 from .bigvgan import BigVGAN
 from .checkpoint import V3_CHECKPOINT, V3_CONFIG_FILE, V4_CHECKPOINT, detect_version, fold_weight_norm
 from ..strict_load import load_strict
+from ..uninitialised import uninitialised
 from .checkpoint import read_checkpoint, sha256_of, unwrap_state_dict
 from .config import V3_CONFIG, V4_CONFIG, BigVGANConfig, GeneratorConfig, VocoderSpec, spec_for
 from .generator import Generator
@@ -101,7 +102,7 @@ def load_v3(path: Path) -> LoadedVocoder:
             "GPT-SoVITS v3 uses bigvgan_v2_24khz_100band_256x (24000 Hz, 100 bands, hop 256)"
         )
     state = fold_weight_norm(unwrap_state_dict(read_checkpoint(ckpt_path), ckpt_path, "v3"))
-    model = BigVGAN(cfg)
+    model = uninitialised(lambda: BigVGAN(cfg))
     load_strict(model, {k: v.float() for k, v in state.items()}, ckpt_path,
                 f"the BigVGAN described by {cfg_path.name}")
     return LoadedVocoder(model.eval(), spec_for("v3"), str(ckpt_path), sha256_of(cfg_path, ckpt_path), cfg.to_dict())
@@ -114,7 +115,7 @@ def load_v4(path: Path) -> LoadedVocoder:
                               f"--version is v4 ({V4_LAYOUT})")
         path = path / V4_CHECKPOINT
     state = fold_weight_norm(unwrap_state_dict(read_checkpoint(path), path, "v4"))
-    model = Generator(V4_CONFIG)
+    model = uninitialised(lambda: Generator(V4_CONFIG))
     load_strict(model, {k: v.float() for k, v in state.items()}, path, "the v4 Generator")
     return LoadedVocoder(model.eval(), spec_for("v4"), str(path), sha256_of(path), V4_CONFIG.to_dict())
 
@@ -129,7 +130,7 @@ def vocoder_from_state_dict(version: str, state: Mapping[str, torch.Tensor], sou
 
     spec = spec_for(version)
     config = config or (V3_CONFIG if version == "v3" else V4_CONFIG)
-    model = BigVGAN(config) if version == "v3" else Generator(config)
+    model = uninitialised(lambda: BigVGAN(config) if version == "v3" else Generator(config))
     tensors = {k: v.detach().to("cpu", torch.float32, copy=True) for k, v in state.items()}
     load_strict(model, fold_weight_norm(tensors), source, f"the {version} vocoder")
     return LoadedVocoder(model.eval(), spec, source, state_digest(model), config.to_dict())

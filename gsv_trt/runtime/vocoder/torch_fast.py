@@ -35,6 +35,7 @@ from ...models.vocoder import LoadedVocoder
 from ...models.vocoder.activation import Activation1d
 from ...models.vocoder.bigvgan import BigVGAN
 from ...models.vocoder.config import GeneratorConfig
+from ...models.uninitialised import uninitialised
 from ...models.vocoder.generator import LRELU_SLOPE, Generator
 from ..base import MEL_BANDS, RuntimeInfo, validate_mel
 from .concurrent_stage import ConcurrentStage
@@ -149,7 +150,7 @@ def build_fast_model(loaded: LoadedVocoder, dtype: torch.dtype, layout: str, val
     src = loaded.model
     if fused_stage_channels is None:
         fused_stage_channels = 0 if dtype == torch.float32 else FUSED_STAGE_CHANNELS
-    model = (FastGenerator if isinstance(src, Generator) else type(src))(src.cfg).eval()
+    model = uninitialised(lambda: (FastGenerator if isinstance(src, Generator) else type(src))(src.cfg)).eval()
     model.load_state_dict(src.state_dict())
     cfg = model.cfg
     rates = [math.prod(cfg.upsample_rates[: i + 1]) for i in range(len(cfg.upsample_rates))]  # after stage i
