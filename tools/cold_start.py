@@ -5,7 +5,7 @@ usage (repository root, GPU machine):
     python tools/cold_start.py --parts v3-vocoder,v4-vocoder,v4-vocoder:none,v3-vocoder:none:heuristics,v4-cfm
 (":none": the vocoder's hand-fused path, which the synthesis stage and the overlay run; ":heuristics" after it:
 cuDNN's heuristic conv algorithms instead of its per-process benchmark search; ":limitN": the search, timing only
-the first N of the heuristics' candidates, torch.backends.cudnn.benchmark_limit, default 10)
+the first N of the heuristics' candidates, TorchFastVocoder's cudnn_benchmark_limit, default 10)
 Weights are RANDOM (generating them is timed apart as load_s); with a real checkpoint load_s is reading the file.
 """
 
@@ -38,11 +38,9 @@ else:
     from gsv_trt.models.vocoder import load_vocoder
     from gsv_trt.runtime.vocoder.torch_fast import TorchFastVocoder
     loaded = load_vocoder(part[:2], "random")
-    if {limit!r} is not None:
-        torch.backends.cudnn.benchmark_limit = {limit!r}
     t1 = time.perf_counter()
     runtime = TorchFastVocoder(loaded, "fp16", cache_dir={cache!r}, use_compile={compile!r},
-                               cudnn_benchmark={benchmark!r})
+                               cudnn_benchmark={benchmark!r}, cudnn_benchmark_limit={limit!r})
     torch.cuda.synchronize()
     t_built = time.perf_counter()
     out = runtime(torch.randn(1, 100, 934 if part.startswith("v3") else 1000).numpy())
@@ -67,7 +65,7 @@ def main() -> int:
             start = time.perf_counter()
             name, _, rest = part.partition(":")
             mode, _, search = rest.partition(":")
-            limit = int(search[len("limit"):]) if search.startswith("limit") else None
+            limit = int(search[len("limit"):]) if search.startswith("limit") else 10
             child = CHILD.format(repo=str(REPO), part=name, cache=cache, compile=mode or "default",
                                  benchmark=search != "heuristics", limit=limit)
             done = subprocess.run([sys.executable, "-c", child],

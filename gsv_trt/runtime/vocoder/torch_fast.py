@@ -233,13 +233,14 @@ class TorchFastVocoder:
     ``cudnn_benchmark``: cuDNN times its algorithms for every conv shape before capture (True, the default), or
     takes its heuristics' pick (False). The search is not kept across processes; skipping it cut v3's warm restart
     from 7.3 to 3.5 s on the H200, but the heuristics' algorithms made the stage's vocoder calls up to 6x slower
-    (v4 sequential 4.6 -> 29 ms; BENCHMARKS.md §6), so the search stays the default.
+    (v4 sequential 4.6 -> 29 ms; BENCHMARKS.md §6), so the search stays the default. ``cudnn_benchmark_limit``: how
+    many of the heuristics' candidates the search times per shape (torch's ``benchmark_limit``; 0: all).
     """
 
     def __init__(self, loaded: LoadedVocoder, precision: str = "fp16", device: str | torch.device = "cuda",
                  buckets: Sequence[int] = DEFAULT_BUCKETS, use_compile: str = "default", layout: str = "nlc",
                  fused_stage_channels: int | None = None, cache_dir: str | Path | None = None,
-                 cudnn_benchmark: bool = True):
+                 cudnn_benchmark: bool = True, cudnn_benchmark_limit: int = 10):
         from .. import compile_cache
         from ..kernels.fused_activation import needs_gpu_reason
 
@@ -258,6 +259,9 @@ class TorchFastVocoder:
         self.hop = loaded.spec.hop
         self.buckets = tuple(sorted({int(b) for b in buckets}))
         self.layout, self.use_compile, self.cudnn_benchmark = layout, use_compile, cudnn_benchmark
+        if cudnn_benchmark_limit < 0:
+            raise GsvTrtError(f"cudnn_benchmark_limit {cudnn_benchmark_limit}: expected 0 (all) or more")
+        self.cudnn_benchmark_limit = cudnn_benchmark_limit
         self._valid = torch.ones(1, dtype=torch.int32, device=self.device)
         self.model = build_fast_model(loaded, self.dtype, layout, self._valid, fused_stage_channels)
         self._forward = self.model
@@ -281,14 +285,15 @@ class TorchFastVocoder:
 
     def _detail(self) -> str:
         parts = [self._provenance, f"layout {self.layout}", f"compile {self.use_compile}",
-                 "cuDNN " + ("benchmark" if self.cudnn_benchmark else "heuristics"),
+                 "cuDNN " + (f"benchmark (limit {self.cudnn_benchmark_limit})" if self.cudnn_benchmark
+                             else "heuristics"),
                  f"buckets {','.join(map(str, self.buckets)) or 'none'}"]
         if self._graphs:
             parts.append("captured " + ", ".join(f"b{b}x{t} {g.seconds:.2f}s" for (b, t), g in self._graphs.items()))
         return "; ".join(parts)
 
     def _run(self, mel: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode(), _cudnn_flags(self.cudnn_benchmark):
+        with torch.inference_mode(), _cudnn_flags(self.cudnn_benchmark, self.cudnn_benchmark_limit):
             return self._forward(mel)
 
     def capture(self, batch: int, bucket: int) -> float:
@@ -306,7 +311,7 @@ class TorchFastVocoder:
                 self._run(mel)
         torch.cuda.current_stream(self.device).wait_stream(side)
         graph = torch.cuda.CUDAGraph()
-        with torch.inference_mode(), _cudnn_flags(self.cudnn_benchmark), torch.cuda.graph(graph, pool=self._pool):
+        with torch.inference_mode(), _cudnn_flags(self.cudnn_benchmark, self.cudnn_benchmark_limit), torch.cuda.graph(graph, pool=self._pool):
             out = self._forward(mel)
         torch.cuda.synchronize(self.device)
         seconds = time.perf_counter() - t0
@@ -339,7 +344,7 @@ class TorchFastVocoder:
         for stage in self._concurrent:
             stage.use_compiled = False
         try:
-            with _cudnn_flags(self.cudnn_benchmark):
+            with _cudnn_flags(self.cudnn_benchmark, self.cudnn_benchmark_limit):
                 return self.model(mel)
         finally:
             for stage in self._concurrent:
@@ -350,9 +355,10 @@ class TorchFastVocoder:
         return self.forward_tensor(torch.from_numpy(np.ascontiguousarray(mel))).cpu().numpy()
 
 
-def _cudnn_flags(benchmark: bool) -> contextlib.AbstractContextManager:
-    """cuDNN benchmark mode (each conv shape gets its fastest algorithm once, before capture) or its heuristics."""
-    return torch.backends.cudnn.flags(enabled=True, benchmark=benchmark, deterministic=False,
+def _cudnn_flags(benchmark: bool, limit: int) -> contextlib.AbstractContextManager:
+    """cuDNN benchmark mode (each conv shape gets the fastest of ``limit`` candidate algorithms once, before
+    capture) or its heuristics."""
+    return torch.backends.cudnn.flags(enabled=True, benchmark=benchmark, benchmark_limit=limit, deterministic=False,
                                       allow_tf32=torch.backends.cudnn.allow_tf32)
 
 
