@@ -173,16 +173,20 @@ def test_half_precision_on_real_speech_is_close_to_fp32(version, min_snr, precis
 @pytest.mark.gpu
 @needs_gpu
 def test_cudnn_heuristics_instead_of_its_search_keep_the_quality(v3):
-    """cudnn_benchmark=False (no per-process search: the faster restart) picks other conv algorithms, not other
-    numbers; the search stays the default."""
+    """cudnn_benchmark=False (no per-process search: the faster restart) and a shorter search pick other conv
+    algorithms, not other numbers; the full search stays the default."""
     mel = np.load(FIXTURES / "libritts_2s_mel_v3.npy")
     with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
         ref = TorchEagerVocoder(v3, "fp32", "cuda")(mel)
     search = TorchFastVocoder(v3, "fp16", "cuda", buckets=(256,), use_compile="none")
     fast = TorchFastVocoder(v3, "fp16", "cuda", buckets=(256,), use_compile="none", cudnn_benchmark=False)
-    assert "cuDNN heuristics" in fast.info.detail and "cuDNN benchmark" in search.info.detail
-    assert snr_db(torch.from_numpy(fast(mel)), torch.from_numpy(ref)) > 40.0
-    assert snr_db(torch.from_numpy(search(mel)), torch.from_numpy(ref)) > 40.0
+    short = TorchFastVocoder(v3, "fp16", "cuda", buckets=(256,), use_compile="none", cudnn_benchmark_limit=3)
+    assert "cuDNN heuristics" in fast.info.detail and "cuDNN benchmark (limit 10)" in search.info.detail
+    assert "cuDNN benchmark (limit 3)" in short.info.detail
+    for runtime in (search, fast, short):
+        assert snr_db(torch.from_numpy(runtime(mel)), torch.from_numpy(ref)) > 40.0
+    with pytest.raises(GsvTrtError, match="cudnn_benchmark_limit -1"):
+        TorchFastVocoder(v3, "fp16", "cuda", cudnn_benchmark_limit=-1)
 
 
 @pytest.mark.gpu
