@@ -1,6 +1,7 @@
 """The torch-fast SoVITS front end on a GPU: CUDA-graph replays of the full-size random v4 front end equal eager
-fp32 (TF32 off) within 1e-4, replay new data, serve two threads and two streams at once, capture a new bucket on first use and run
-inputs past the largest bucket eagerly; the stage opened for torch-fast on CUDA runs it and says so."""
+fp32 (TF32 off) within 1e-4, replay new data, serve two threads and two streams at once, capture a new bucket on
+first use and run inputs past the largest bucket eagerly; the stage opened for torch-fast on CUDA runs it and says
+so."""
 
 from __future__ import annotations
 

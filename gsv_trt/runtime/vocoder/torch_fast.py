@@ -31,11 +31,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import GsvTrtError
+from ...models.uninitialised import uninitialised
 from ...models.vocoder import LoadedVocoder
 from ...models.vocoder.activation import Activation1d
 from ...models.vocoder.bigvgan import BigVGAN
 from ...models.vocoder.config import GeneratorConfig
-from ...models.uninitialised import uninitialised
 from ...models.vocoder.generator import LRELU_SLOPE, Generator
 from ..base import MEL_BANDS, RuntimeInfo, validate_mel
 from .concurrent_stage import ConcurrentStage
@@ -311,7 +311,8 @@ class TorchFastVocoder:
                 self._run(mel)
         torch.cuda.current_stream(self.device).wait_stream(side)
         graph = torch.cuda.CUDAGraph()
-        with torch.inference_mode(), _cudnn_flags(self.cudnn_benchmark, self.cudnn_benchmark_limit), torch.cuda.graph(graph, pool=self._pool):
+        flags = _cudnn_flags(self.cudnn_benchmark, self.cudnn_benchmark_limit)
+        with torch.inference_mode(), flags, torch.cuda.graph(graph, pool=self._pool):
             out = self._forward(mel)
         torch.cuda.synchronize(self.device)
         seconds = time.perf_counter() - t0
