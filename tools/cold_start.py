@@ -2,7 +2,7 @@
 compile caches) and restarted (warm caches: gsv_trt/runtime/compile_cache.py). One JSON line per (part, start).
 
 usage (repository root, GPU machine):
-    python tools/cold_start.py --parts v3-vocoder,v4-vocoder,v4-vocoder:none,v3-vocoder:none:heuristics,v4-cfm
+    python tools/cold_start.py --parts v3-vocoder,v4-vocoder,v4-vocoder:none,v3-vocoder:none:heuristics,v4-cfm [--restarts 3]
 (":none": the vocoder's hand-fused path, which the synthesis stage and the overlay run; ":heuristics" after it:
 cuDNN's heuristic conv algorithms instead of its per-process benchmark search; ":limitN": the search, timing only
 the first N of the heuristics' candidates, TorchFastVocoder's cudnn_benchmark_limit, default 10)
@@ -57,11 +57,13 @@ def main() -> int:
     ap.add_argument("--parts", default="v3-vocoder,v4-vocoder,v4-cfm",
                     help="comma list of v3|v4-vocoder[:compile mode, e.g. none for the hand-fused path]"
                          "[:heuristics|:limitN]|v4-cfm")
+    ap.add_argument("--restarts", type=int, default=1,
+                    help="warm restarts per part after its first-ever start (default 1); more give a spread")
     ap.add_argument("--out", type=Path, default=None, help="also append the JSON lines here")
     args = ap.parse_args()
     for part in args.parts.split(","):
         cache = tempfile.mkdtemp(prefix="gsv-trt-cache-")  # empty: the first start is a first-ever start
-        for label in ("first-ever", "restart-warm-cache"):
+        for label in ("first-ever", *["restart-warm-cache"] * args.restarts):
             start = time.perf_counter()
             name, _, rest = part.partition(":")
             mode, _, search = rest.partition(":")

@@ -8,14 +8,20 @@ weights (Inductor takes parameters as graph inputs), so one cache serves every c
 
 An explicit ``TORCHINDUCTOR_CACHE_DIR`` / ``TRITON_CACHE_DIR`` in the environment wins; the cache must be chosen
 before the process compiles anything (both compilers read the variables at compile time).
+
+Before Triton can look up any cached kernel it hashes its own installation (libtriton and its sources, ~0.3 s once
+per process on the H200 host); ``enable`` starts that on a thread, so it runs while the runtime builds its model
+instead of inside the first call.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import re
+import threading
 from pathlib import Path
 
 DEFAULT_ROOT = Path("engines") / "torch-fast-cache"
@@ -38,6 +44,7 @@ def enable(root: str | Path | None = None, device: int = 0) -> Path:
     folder = (Path(root) if root is not None else DEFAULT_ROOT) / cache_key(props.name, cc, torch.__version__,
                                                                            triton.__version__)
     folder = folder.resolve()
+    hash_triton_install()
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(folder / "inductor"))
     os.environ.setdefault("TRITON_CACHE_DIR", str(folder / "triton"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -49,3 +56,17 @@ def enable(root: str | Path | None = None, device: int = 0) -> Path:
             "inductor_cache": os.environ["TORCHINDUCTOR_CACHE_DIR"], "triton_cache": os.environ["TRITON_CACHE_DIR"],
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}, indent=1) + "\n")
     return folder
+
+
+@functools.cache
+def hash_triton_install() -> threading.Thread | None:
+    """Start Triton's once-per-process hash of its installation on a daemon thread (None where this Triton keeps
+    it elsewhere: it then hashes on first use, as before). Hashing releases the GIL, so the thread overlaps the
+    caller's work; Triton caches the result for the whole process."""
+    try:
+        from triton.runtime.cache import triton_key
+    except ImportError:
+        return None
+    thread = threading.Thread(target=triton_key, name="gsv-trt-triton-key", daemon=True)
+    thread.start()
+    return thread
