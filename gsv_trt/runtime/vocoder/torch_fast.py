@@ -234,7 +234,10 @@ class TorchFastVocoder:
     takes its heuristics' pick (False). The search is not kept across processes; skipping it cut v3's warm restart
     from 7.3 to 3.5 s on the H200, but the heuristics' algorithms made the stage's vocoder calls up to 6x slower
     (v4 sequential 4.6 -> 29 ms; BENCHMARKS.md §6), so the search stays the default. ``cudnn_benchmark_limit``: how
-    many of the heuristics' candidates the search times per shape (torch's ``benchmark_limit``; 0: all).
+    many of the heuristics' candidates the search times per shape (torch's ``benchmark_limit``; 0: all); 3 starts
+    v3 0.6-1.2 s sooner after a restart but its graphs run 3-6 % slower, so 10 stays the default. The search
+    runs on the calling thread: PyTorch keeps cuDNN's chosen plans per thread, so searching ahead on other threads
+    does not help (BENCHMARKS.md §6, fifth run).
     """
 
     def __init__(self, loaded: LoadedVocoder, precision: str = "fp16", device: str | torch.device = "cuda",
