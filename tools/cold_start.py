@@ -2,7 +2,8 @@
 compile caches) and restarted (warm caches: gsv_trt/runtime/compile_cache.py). One JSON line per (part, start).
 
 usage (repository root, GPU machine):
-    python tools/cold_start.py --parts v3-vocoder,v4-vocoder,v4-vocoder:none,v3-vocoder:none:heuristics,v4-cfm [--restarts 3]
+    python tools/cold_start.py --parts v3-vocoder,v4-vocoder,v4-vocoder:none,v3-vocoder:none:heuristics,v4-cfm
+    python tools/cold_start.py --parts v3-vocoder:none,v4-vocoder:none --restarts 3   # a spread of restarts
 (":none": the vocoder's hand-fused path, which the synthesis stage and the overlay run; ":heuristics" after it:
 cuDNN's heuristic conv algorithms instead of its per-process benchmark search; ":limitN": the search, timing only
 the first N of the heuristics' candidates, TorchFastVocoder's cudnn_benchmark_limit, default 10)

@@ -9,9 +9,9 @@ weights (Inductor takes parameters as graph inputs), so one cache serves every c
 An explicit ``TORCHINDUCTOR_CACHE_DIR`` / ``TRITON_CACHE_DIR`` in the environment wins; the cache must be chosen
 before the process compiles anything (both compilers read the variables at compile time).
 
-Before Triton can look up any cached kernel it hashes its own installation (libtriton and its sources, ~0.3 s once
-per process on the H200 host); ``enable`` starts that on a thread, so it runs while the runtime builds its model
-instead of inside the first call.
+Before Triton can look up any cached kernel it hashes its own installation (libtriton and its sources), once per
+process; ``enable`` starts that on a thread, so it runs while the runtime builds its model instead of inside the
+first call (0.4-1.1 s off a v3 vocoder restart on the H200, BENCHMARKS.md §6).
 """
 
 from __future__ import annotations
